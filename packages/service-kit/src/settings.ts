@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { defaultStreamSettings, type StreamSettings } from '@secbot/contracts';
+import { ConfigError } from './errors.ts';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Settings every service reads from its environment. URLs and tokens have no silent defaults. */
+export const CommonSettings = z.object({
+  SECBOT_NATS_URL: z
+    .string()
+    .min(1, 'is required (e.g. nats://127.0.0.1:4222)')
+    .refine((v) => v.split(',').every((u) => /^(nats|tls|wss?):\/\/[^\s]+$/.test(u.trim())), 'must be nats://host:port'),
+  SECBOT_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default(defaultStreamSettings.name),
+  SECBOT_SUBJECT_PREFIX: z.string().regex(/^[a-z0-9_-]+$/, 'lower-case letters, digits, _ and - only').default(defaultStreamSettings.prefix),
+  SECBOT_STREAM_RETENTION_DAYS: int(1, 36500).default(defaultStreamSettings.retentionDays),
+  SECBOT_STREAM_DUPLICATE_WINDOW_SECONDS: int(1, 7 * 86400).default(defaultStreamSettings.duplicateWindowMs / 1000),
+  SECBOT_STREAM_REPLICAS: int(1, 5).default(1),
+  SECBOT_CONFIG: z.string().min(1).default('./config.yml'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  SECBOT_LISTEN_HOST: z.string().min(1).default('127.0.0.1'),
+  OTEL_TRACES_EXPORTER: z.enum(['none', 'console', 'otlp']).default('none'),
+});
+export type CommonSettings = z.infer<typeof CommonSettings>;
+
+/** One GitLab instance from GITLAB_CONFIGS (the seed's shape). */
+export const GitLabInstanceConfig = z.object({
+  host: z.url({ protocol: /^https?$/ }),
+  webhook_secret_token: z.string().min(8, 'must be at least 8 characters'),
+  auth_token: z.string().min(1),
+  prefix: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, _ . - (as in GIT_LOCAL)'),
+});
+export type GitLabInstanceConfig = z.infer<typeof GitLabInstanceConfig>;
+
+export const GitLabConfigs = z
+  .string({ error: 'is required: a JSON list of {host, webhook_secret_token, auth_token, prefix}' })
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `is not valid JSON (${(err as Error).message})` });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z
+      .array(GitLabInstanceConfig)
+      .min(1, 'must list at least one GitLab instance'),
+  );
+
+/** Parses the environment against a schema and lists every problem (never a value: they may be secrets). */
+export function readSettings<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.infer<S> {
+  const parsed = schema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
+  throw new ConfigError('The service environment (.env.dev, .env.override, process environment)', problems);
+}
+
+export function streamSettingsFrom(s: CommonSettings): StreamSettings {
+  return {
+    name: s.SECBOT_STREAM,
+    prefix: s.SECBOT_SUBJECT_PREFIX,
+    retentionDays: s.SECBOT_STREAM_RETENTION_DAYS,
+    duplicateWindowMs: s.SECBOT_STREAM_DUPLICATE_WINDOW_SECONDS * 1000,
+    replicas: s.SECBOT_STREAM_REPLICAS,
+  };
+}

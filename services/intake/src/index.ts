@@ -1,0 +1,1 @@
+export { startIntake, readIntakeConfig } from './service.ts';

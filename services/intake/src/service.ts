@@ -1,0 +1,87 @@
+import {
+  CommonSettings,
+  connectNats,
+  createHttpServer,
+  createLogger,
+  createMetrics,
+  createPublisher,
+  ensureStream,
+  loadPolicy,
+  readSettings,
+  startTracing,
+  streamSettingsFrom,
+  ConfigError,
+  type DestinationStream,
+  type Logger,
+} from '@secbot/service-kit';
+import { IntakeSettings } from './config.ts';
+import { registerWebhookRoute } from './webhook-route.ts';
+
+export interface RunningService {
+  url: string;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+/** Reads every setting and the policy first and reports all problems together. */
+export function readIntakeConfig(env: Record<string, string | undefined>) {
+  const problems: string[] = [];
+  let settings: IntakeSettings | undefined;
+  try {
+    settings = readSettings(IntakeSettings, env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  const policyPath = env['SECBOT_CONFIG'] ?? CommonSettings.shape.SECBOT_CONFIG.parse(undefined);
+  let policy;
+  try {
+    // Intake owns the policy: a job whose components lack their secrets is refused here, at start-up.
+    policy = loadPolicy(policyPath, { env, requireEnvFor: () => true });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  if (problems.length || !settings || !policy) throw new ConfigError('SecBot intake configuration', problems);
+  return { settings, policy };
+}
+
+export async function startIntake(
+  env: Record<string, string | undefined>,
+  opts: { port?: number; logDestination?: DestinationStream } = {},
+): Promise<RunningService> {
+  const { settings, policy } = readIntakeConfig(env);
+  const log = createLogger({ service: 'intake', level: settings.LOG_LEVEL, destination: opts.logDestination });
+  const tracing = startTracing('secbot-intake', settings.OTEL_TRACES_EXPORTER);
+  const metrics = createMetrics('intake');
+  const stream = streamSettingsFrom(settings);
+  const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-intake', log);
+  await ensureStream(nats.jsm, stream);
+  const publisher = createPublisher({ js: nats.js, stream, metrics });
+
+  const app = await createHttpServer({
+    service: 'intake',
+    log,
+    metrics,
+    bodyLimit: settings.INTAKE_BODY_LIMIT_BYTES,
+    readiness: { nats: async () => void (await nats.nc.flush()) },
+    openapi: {
+      title: 'SecBot intake',
+      description: 'Receives GitLab hooks and starts security checks.',
+      version: '1.0.0',
+    },
+  });
+  registerWebhookRoute(app, { instances: settings.GITLAB_CONFIGS, policy, publisher, log });
+  const address = await app.listen({ port: opts.port ?? settings.INTAKE_PORT, host: settings.SECBOT_LISTEN_HOST });
+  log.info({ url: address, docs: `${address}/docs`, jobs: policy.jobs.map((j) => j.name) }, 'Intake listening');
+
+  return {
+    url: address,
+    log,
+    async close() {
+      await app.close();
+      await nats.nc.drain();
+      await tracing.shutdown();
+    },
+  };
+}
