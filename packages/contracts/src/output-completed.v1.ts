@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineEvent, type EventOf } from './envelope.ts';
-import { Finding } from './shared.ts';
+import { CheckContext, Finding } from './shared.ts';
 
 /**
  * An output decided which findings of one scan block the change. Published once per (scan, output) after
@@ -10,6 +10,7 @@ export const OutputCompletedV1 = defineEvent(
   'output.completed',
   1,
   z.object({
+    context: CheckContext,
     scan: z.string().min(1),
     output: z.string().min(1),
     handler: z.string().min(1),

@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import { defineEvent, type EventOf } from './envelope.ts';
-import { Finding } from './shared.ts';
+import { CheckContext, Finding } from './shared.ts';
 
 /** A scanner finished (or gave up on) one scan component of a check. Findings never contain the secret. */
 export const ScanCompletedV1 = defineEvent(
   'scan.completed',
   1,
   z.object({
+    /** The check as intake planned it: project, commit, range and the job's outputs and notifiers. */
+    context: CheckContext,
     /** The component name from config.yml, e.g. `gitleaks`. */
     scan: z.string().min(1),
     handler: z.string().min(1),

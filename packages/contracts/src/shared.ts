@@ -119,3 +119,19 @@ export const Finding = z.object({
   links: z.record(z.string(), z.url()).default({}),
 });
 export type Finding = z.infer<typeof Finding>;
+
+/**
+ * What a downstream service needs to know about the check, copied forward from `event.received` by each
+ * publisher (event-carried state), so outputs and notifiers never have to look the check up.
+ */
+export const CheckContext = z.object({
+  instance: Instance,
+  eventType: z.enum(['push', 'tag_push', 'merge_request']),
+  project: Project,
+  commit: CommitRef,
+  range: ChangeRange,
+  mergeRequest: MergeRequestRef.optional(),
+  user: Actor,
+  job: JobPlan,
+});
+export type CheckContext = z.infer<typeof CheckContext>;
