@@ -1,0 +1,123 @@
+import { aCheck, aFinding, aJobPlan, aNotified, anEventReceived, anOutputCompleted, aScanCompleted } from '@secbot/testing';
+import { describe, expect, it } from 'vitest';
+import { errorReasons, evolveCheckState, type CheckState, type ProjectedEvent } from './check-status.ts';
+
+const project = (events: ProjectedEvent[]): CheckState | null =>
+  events.reduce<CheckState | null>((s, e) => evolveCheckState(s, e), null);
+
+describe('check status', () => {
+  it('is in_progress from event.received until the outputs report', () => {
+    const c = aCheck();
+
+    expect(project([anEventReceived(c)])?.status).toBe('in_progress');
+    expect(project([anEventReceived(c), aScanCompleted(c)])?.status).toBe('in_progress');
+  });
+
+  it('is success when every output reports nothing blocking', () => {
+    const c = aCheck();
+
+    const state = project([anEventReceived(c), aScanCompleted(c), anOutputCompleted(c)]);
+
+    expect(state?.status).toBe('success');
+    expect(state?.completedAt).toBe('2026-11-23T10:00:06.000Z');
+  });
+
+  it('is fail when any output reports a blocking finding', () => {
+    const c = aCheck();
+
+    const state = project([anEventReceived(c), aScanCompleted(c, { findings: [aFinding()] }), anOutputCompleted(c, { blocking: [aFinding()] })]);
+
+    expect(state?.status).toBe('fail');
+    expect(state?.outputs['gitleaks/builtin']?.blocking).toHaveLength(1);
+  });
+
+  it('waits for every (scan, output) pair of the plan', () => {
+    const c = aCheck({
+      job: aJobPlan({
+        scans: [{ name: 'gitleaks', handler: 'gitleaks', config: {} }, { name: 'gitleaks-deep', handler: 'gitleaks', config: {} }],
+        outputs: [{ name: 'builtin', handler: 'builtin', config: {} }, { name: 'defectdojo', handler: 'defectdojo', config: {} }],
+      }),
+    });
+    const pairs = [
+      ['gitleaks', 'builtin'],
+      ['gitleaks', 'defectdojo'],
+      ['gitleaks-deep', 'builtin'],
+      ['gitleaks-deep', 'defectdojo'],
+    ] as const;
+    const events: ProjectedEvent[] = [anEventReceived(c), aScanCompleted(c), aScanCompleted(c, { scan: 'gitleaks-deep' })];
+
+    for (const [i, [scan, output]] of pairs.entries()) {
+      expect(project(events)?.status, `after ${i} pairs`).toBe('in_progress');
+      events.push(anOutputCompleted(c, { scan, output }));
+    }
+
+    expect(project(events)?.status).toBe('success');
+  });
+
+  it.each([
+    ['a scan error', (c: ReturnType<typeof aCheck>) => [aScanCompleted(c, { status: 'error', reason: 'GitLab refused the token (401)' })], 'scan gitleaks: GitLab refused the token (401)'],
+    ['an output error', (c: ReturnType<typeof aCheck>) => [aScanCompleted(c), anOutputCompleted(c, { status: 'error', reason: 'DefectDojo answered 503' })], 'output builtin (scan gitleaks): DefectDojo answered 503'],
+  ])('is error after %s, with the reason', (_name, later, reason) => {
+    const c = aCheck();
+
+    const state = project([anEventReceived(c), ...later(c)]);
+
+    expect(state?.status).toBe('error');
+    expect(errorReasons(state!)).toEqual([reason]);
+  });
+
+  it('is error when more than one job matched, naming them', () => {
+    const c = aCheck();
+
+    const state = project([anEventReceived(c, { planError: { reason: '2 jobs match this event; exactly one may: a, b', jobs: ['a', 'b'] } })]);
+
+    expect(state?.status).toBe('error');
+    expect(errorReasons(state!)[0]).toContain('a, b');
+  });
+
+  it('turns fail into success when a later revision of the output no longer blocks (triage)', () => {
+    const c = aCheck();
+    const failed = [anEventReceived(c), aScanCompleted(c, { findings: [aFinding()] }), anOutputCompleted(c, { blocking: [aFinding()] })];
+
+    const state = project([...failed, anOutputCompleted(c, { blocking: [], revision: 1, findingsTotal: 1 })]);
+
+    expect(state?.status).toBe('success');
+  });
+
+  it('ignores an older revision that arrives after a newer one', () => {
+    const c = aCheck();
+
+    const state = project([anEventReceived(c), aScanCompleted(c), anOutputCompleted(c, { revision: 2 }), anOutputCompleted(c, { revision: 1, blocking: [aFinding()] })]);
+
+    expect(state?.status).toBe('success');
+  });
+
+  it('never lets a notifier change the status', () => {
+    const c = aCheck();
+    const done = [anEventReceived(c), aScanCompleted(c), anOutputCompleted(c, { blocking: [aFinding()] })];
+
+    const state = project([...done, aNotified(c, { status: 'error' })]);
+
+    expect(state?.status).toBe('fail');
+    expect(state?.notifications).toHaveLength(1);
+  });
+
+  it('keeps the first plan when the same commit is delivered again (push, then MR)', () => {
+    const c = aCheck();
+    const other = { ...c, context: { ...c.context, job: aJobPlan({ name: 'other job' }) } };
+
+    const state = project([anEventReceived(c), anEventReceived(other, { delivery: 'second' })]);
+
+    expect(state?.job?.name).toBe('Secrets in every change');
+    expect(state?.triggers).toBe(2);
+  });
+
+  it('builds the check from scan.completed context when event.received is missing', () => {
+    const c = aCheck();
+
+    const state = project([aScanCompleted(c), anOutputCompleted(c)]);
+
+    expect(state?.status).toBe('success');
+    expect(state?.context?.project.pathWithNamespace).toBe('mike/diaspora');
+  });
+});

@@ -1,0 +1,23 @@
+import { CommonSettings } from '@secbot/service-kit';
+import { z } from 'zod';
+
+export const ResultsSettings = CommonSettings.extend({
+  RESULTS_PORT: z.coerce.number().int().min(1).max(65535).default(5001),
+  /** The URL people and GitLab reach the results service at; used in links. Defaults to the listen address. */
+  RESULTS_PUBLIC_URL: z.url().optional(),
+  /** `pglite` is the embedded database `make up` falls back to when no PostgreSQL answers. */
+  SECBOT_DB_DRIVER: z.enum(['postgresql', 'pglite']).default('postgresql'),
+  SECBOT_POSTGRES_DSN: z.string().optional(),
+  SECBOT_PGLITE_DIR: z.string().min(1).default('.data/pglite'),
+  SECBOT_DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lower-case letters, digits and _').default('public'),
+  /** The durable consumer the projection reads with; one projector per schema. */
+  RESULTS_PROJECTOR_DURABLE: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
+}).superRefine((s, ctx) => {
+  if (s.SECBOT_DB_DRIVER === 'postgresql' && !s.SECBOT_POSTGRES_DSN) {
+    ctx.addIssue({ code: 'custom', path: ['SECBOT_POSTGRES_DSN'], message: 'is required when SECBOT_DB_DRIVER is postgresql (e.g. postgresql://user@host:5432/secbot)' });
+  }
+  if (s.SECBOT_POSTGRES_DSN && !/^postgres(ql)?:\/\//.test(s.SECBOT_POSTGRES_DSN)) {
+    ctx.addIssue({ code: 'custom', path: ['SECBOT_POSTGRES_DSN'], message: 'must start with postgresql://' });
+  }
+});
+export type ResultsSettings = z.infer<typeof ResultsSettings>;

@@ -1,0 +1,89 @@
+import {
+  connectNats,
+  createHttpServer,
+  createLogger,
+  createMetrics,
+  ensureStream,
+  readSettings,
+  startTracing,
+  streamSettingsFrom,
+  type DestinationStream,
+  type Logger,
+} from '@secbot/service-kit';
+import { startProjector } from './adapters/nats/projector.ts';
+import { openDatabase, type DatabaseConfig } from './adapters/postgres/database.ts';
+import { applyBatch, cursorOf } from './adapters/postgres/projection-store.ts';
+import { registerCheckRoutes } from './check-routes.ts';
+import { ResultsSettings } from './config.ts';
+
+export interface RunningResults {
+  url: string;
+  log: Logger;
+  /** Resolves once the projection has applied everything up to the stream's last sequence at call time. */
+  caughtUp(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function databaseConfig(s: ResultsSettings): DatabaseConfig {
+  return s.SECBOT_DB_DRIVER === 'pglite' || !s.SECBOT_POSTGRES_DSN
+    ? { driver: 'pglite', dir: s.SECBOT_PGLITE_DIR, schema: s.SECBOT_DB_SCHEMA }
+    : { driver: 'postgresql', dsn: s.SECBOT_POSTGRES_DSN, schema: s.SECBOT_DB_SCHEMA };
+}
+
+export const projectorDurable = (s: ResultsSettings) => s.RESULTS_PROJECTOR_DURABLE ?? `results-projection-${s.SECBOT_DB_SCHEMA.replace(/_/g, '-')}`;
+
+export async function startResults(
+  env: Record<string, string | undefined>,
+  opts: { port?: number; logDestination?: DestinationStream } = {},
+): Promise<RunningResults> {
+  const settings = readSettings(ResultsSettings, env);
+  const log = createLogger({ service: 'results', level: settings.LOG_LEVEL, destination: opts.logDestination });
+  const tracing = startTracing('secbot-results', settings.OTEL_TRACES_EXPORTER);
+  const metrics = createMetrics('results');
+  const stream = streamSettingsFrom(settings);
+  const db = await openDatabase(databaseConfig(settings), log);
+  const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-results', log);
+  await ensureStream(nats.jsm, stream);
+  const durable = projectorDurable(settings);
+  const projector = await startProjector({
+    nats,
+    stream,
+    durable,
+    log,
+    metrics,
+    apply: (batch) => applyBatch(db, durable, batch),
+  });
+
+  const app = await createHttpServer({
+    service: 'results',
+    log,
+    metrics,
+    readiness: { nats: async () => void (await nats.nc.flush()), database: () => db.ping() },
+    openapi: { title: 'SecBot results', description: 'Security check status for the CI gate, and check details.', version: '1.0.0' },
+  });
+  const port = opts.port ?? settings.RESULTS_PORT;
+  const publicUrl = (settings.RESULTS_PUBLIC_URL ?? `http://${settings.SECBOT_LISTEN_HOST}:${port}`).replace(/\/$/, '');
+  registerCheckRoutes(app, { db, publicUrl });
+  const address = await app.listen({ port, host: settings.SECBOT_LISTEN_HOST });
+  log.info({ url: address, docs: `${address}/docs`, database: db.describe, schema: db.schema, durable }, 'Results listening');
+
+  return {
+    url: address,
+    log,
+    async caughtUp(timeoutMs = 10_000) {
+      const target = (await nats.jsm.streams.info(stream.name)).state.last_seq;
+      const deadline = Date.now() + timeoutMs;
+      while (((await cursorOf(db, durable))?.lastSeq ?? 0) < target) {
+        if (Date.now() > deadline) throw new Error(`projection did not reach stream sequence ${target} within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
+    async close() {
+      await app.close();
+      await projector.stop();
+      await nats.nc.drain();
+      await db.close();
+      await tracing.shutdown();
+    },
+  };
+}
