@@ -1,3 +1,4 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
@@ -30,13 +31,7 @@ export interface HttpServerOptions {
   bodyLimit?: number;
 }
 
-export type HttpServer = FastifyInstance<
-  import('node:http').Server,
-  import('node:http').IncomingMessage,
-  import('node:http').ServerResponse,
-  Logger,
-  ZodTypeProvider
->;
+export type HttpServer = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger, ZodTypeProvider>;
 
 /**
  * Fastify with zod validation, OpenAPI at /docs, and the operational routes every service has:
@@ -89,7 +84,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<HttpSer
     return reply.status(500).send({ error: 'internal_error', message: 'The service failed to handle the request; see its logs.' });
   });
 
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok', service: opts.service }));
+  app.get('/healthz', { schema: { hide: true } }, () => ({ status: 'ok', service: opts.service }));
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
     const checks: Record<string, string> = {};
     let ready = true;
@@ -106,7 +101,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<HttpSer
     );
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+  app.get('/metrics', { schema: { hide: true } }, (_req, reply) => {
     reply.header('content-type', opts.metrics.registry.contentType);
     return opts.metrics.registry.metrics();
   });

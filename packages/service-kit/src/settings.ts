@@ -7,7 +7,7 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 /** Settings every service reads from its environment. URLs and tokens have no silent defaults. */
 export const CommonSettings = z.object({
   SECBOT_NATS_URL: z
-    .string()
+    .string({ error: (i) => (i.input === undefined ? 'is required (e.g. nats://127.0.0.1:4222)' : 'must be a string') })
     .min(1, 'is required (e.g. nats://127.0.0.1:4222)')
     .refine((v) => v.split(',').every((u) => /^(nats|tls|wss?):\/\/[^\s]+$/.test(u.trim())), 'must be nats://host:port'),
   SECBOT_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default(defaultStreamSettings.name),
@@ -33,6 +33,7 @@ export type GitLabInstanceConfig = z.infer<typeof GitLabInstanceConfig>;
 
 export const GitLabConfigs = z
   .string({ error: 'is required: a JSON list of {host, webhook_secret_token, auth_token, prefix}' })
+  .min(1, 'is required: a JSON list of {host, webhook_secret_token, auth_token, prefix}')
   .transform((text, ctx) => {
     try {
       return JSON.parse(text) as unknown;

@@ -8,8 +8,7 @@ export function valueAt(payload: unknown, path: string): string | undefined {
     if (cur === null || typeof cur !== 'object') return undefined;
     cur = (cur as Record<string, unknown>)[key];
   }
-  if (cur === undefined || cur === null || typeof cur === 'object') return undefined;
-  return String(cur);
+  return typeof cur === 'string' || typeof cur === 'number' || typeof cur === 'boolean' ? String(cur) : undefined;
 }
 
 /**

@@ -10,8 +10,10 @@ export const ResultsSettings = CommonSettings.extend({
   SECBOT_POSTGRES_DSN: z.string().optional(),
   SECBOT_PGLITE_DIR: z.string().min(1).default('.data/pglite'),
   SECBOT_DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lower-case letters, digits and _').default('public'),
-  /** The durable consumer the projection reads with; one projector per schema. */
-  RESULTS_PROJECTOR_DURABLE: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
+  /** Events applied per transaction at most; fewer when fewer are pending. */
+  RESULTS_BATCH_SIZE: z.coerce.number().int().min(1).max(5000).default(200),
+  /** Names the projection's checkpoint (the stream position committed with its rows); one per schema. */
+  RESULTS_PROJECTION_NAME: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
 }).superRefine((s, ctx) => {
   if (s.SECBOT_DB_DRIVER === 'postgresql' && !s.SECBOT_POSTGRES_DSN) {
     ctx.addIssue({ code: 'custom', path: ['SECBOT_POSTGRES_DSN'], message: 'is required when SECBOT_DB_DRIVER is postgresql (e.g. postgresql://user@host:5432/secbot)' });

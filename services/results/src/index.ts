@@ -1,2 +1,2 @@
-export { startResults, databaseConfig, projectorDurable } from './service.ts';
+export { startResults, databaseConfig, projectionName } from './service.ts';
 export { evolveCheckState, statusOf, type CheckState, type CheckStatus } from './check-status.ts';

@@ -30,7 +30,8 @@ export function databaseConfig(s: ResultsSettings): DatabaseConfig {
     : { driver: 'postgresql', dsn: s.SECBOT_POSTGRES_DSN, schema: s.SECBOT_DB_SCHEMA };
 }
 
-export const projectorDurable = (s: ResultsSettings) => s.RESULTS_PROJECTOR_DURABLE ?? `results-projection-${s.SECBOT_DB_SCHEMA.replace(/_/g, '-')}`;
+/** The projection's name, which keys its checkpoint row. */
+export const projectionName = (s: ResultsSettings) => s.RESULTS_PROJECTION_NAME ?? `results-projection-${s.SECBOT_DB_SCHEMA.replace(/_/g, '-')}`;
 
 export async function startResults(
   env: Record<string, string | undefined>,
@@ -44,14 +45,16 @@ export async function startResults(
   const db = await openDatabase(databaseConfig(settings), log);
   const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-results', log);
   await ensureStream(nats.jsm, stream);
-  const durable = projectorDurable(settings);
-  const projector = await startProjector({
+  const projection = projectionName(settings);
+  const projector = startProjector({
     nats,
     stream,
-    durable,
+    name: projection,
+    checkpoint: async () => (await cursorOf(db, projection))?.lastSeq ?? 0,
     log,
     metrics,
-    apply: (batch) => applyBatch(db, durable, batch),
+    batchSize: settings.RESULTS_BATCH_SIZE,
+    apply: (batch, upToSeq) => applyBatch(db, projection, batch, upToSeq),
   });
 
   const app = await createHttpServer({
@@ -65,7 +68,7 @@ export async function startResults(
   const publicUrl = (settings.RESULTS_PUBLIC_URL ?? `http://${settings.SECBOT_LISTEN_HOST}:${port}`).replace(/\/$/, '');
   registerCheckRoutes(app, { db, publicUrl });
   const address = await app.listen({ port, host: settings.SECBOT_LISTEN_HOST });
-  log.info({ url: address, docs: `${address}/docs`, database: db.describe, schema: db.schema, durable }, 'Results listening');
+  log.info({ url: address, docs: `${address}/docs`, database: db.describe, schema: db.schema, projection }, 'Results listening');
 
   return {
     url: address,
@@ -73,7 +76,7 @@ export async function startResults(
     async caughtUp(timeoutMs = 10_000) {
       const target = (await nats.jsm.streams.info(stream.name)).state.last_seq;
       const deadline = Date.now() + timeoutMs;
-      while (((await cursorOf(db, durable))?.lastSeq ?? 0) < target) {
+      while (((await cursorOf(db, projection))?.lastSeq ?? 0) < target) {
         if (Date.now() > deadline) throw new Error(`projection did not reach stream sequence ${target} within ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 25));
       }

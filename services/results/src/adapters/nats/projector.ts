@@ -1,5 +1,4 @@
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/nats-core';
+import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { EventReceivedV1, NotifiedV1, OutputCompletedV1, ScanCompletedV1, type StreamSettings } from '@secbot/contracts';
 import { errorMessage, type Logger, type Metrics, type Nats } from '@secbot/service-kit';
 import type { ProjectedEvent } from '../../check-status.ts';
@@ -10,9 +9,12 @@ const definitions = [EventReceivedV1, ScanCompletedV1, OutputCompletedV1, Notifi
 export interface ProjectorOptions {
   nats: Nats;
   stream: StreamSettings;
-  durable: string;
-  /** Applies a batch durably; throwing means nothing of it was applied. */
-  apply: (batch: StoredEvent[]) => Promise<unknown>;
+  /** Names the projection (and its checkpoint row); one per schema. */
+  name: string;
+  /** The last stream sequence the projection has durably applied (its checkpoint), 0 for none. */
+  checkpoint: () => Promise<number>;
+  /** Applies a batch and moves the checkpoint to `upToSeq` in one transaction; throwing means nothing applied. */
+  apply: (batch: StoredEvent[], upToSeq: number) => Promise<unknown>;
   log: Logger;
   metrics?: Metrics;
   batchSize?: number;
@@ -31,34 +33,25 @@ export function decode(stream: StreamSettings, subject: string, payload: unknown
 }
 
 /**
- * The projection's consumer. Unlike service-kit's subscribe (one message, nak on failure), a projection must
- * apply events in stream order and never skip one: messages are batched (up to `batchSize`, or whatever is
- * pending), applied in one transaction, and acked only after the commit. A failing batch is retried in place
- * with backoff while its messages are kept alive, so later events never overtake it. A crash before the ack
- * means redelivery, which the store ignores by event id.
+ * The projection reads the event log like a checkpointed event store: its durable position is the checkpoint
+ * committed in the same transaction as the rows it produced, and it reads with an ordered consumer starting
+ * right after it. Events are therefore applied strictly in stream order, exactly once per checkpoint, and a
+ * restart or crash resumes precisely where the last commit left off — no ack window, no redelivery reordering.
+ * A failing batch is retried in place with backoff, so a later event never overtakes it. Two projectors on
+ * the same schema stay correct (the store ignores event ids it already has); they only duplicate work.
  */
-export async function startProjector(opts: ProjectorOptions): Promise<Projector> {
-  const { nats, stream, durable, log } = opts;
+export function startProjector(opts: ProjectorOptions): Projector {
+  const { nats, stream, log } = opts;
   const batchSize = opts.batchSize ?? 200;
-  const ackWaitMs = 60_000;
-  const config = {
-    durable_name: durable,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    filter_subject: `${stream.prefix}.>`,
-    ack_wait: nanos(ackWaitMs),
-    max_ack_pending: batchSize * 2,
-  };
-  try {
-    await nats.jsm.consumers.add(stream.name, config);
-  } catch (err) {
-    if (!/already (exists|in use)/i.test(errorMessage(err))) throw err;
-  }
-  const consumer = await nats.js.consumers.get(stream.name, durable);
   let stopped = false;
   let messages: ConsumerMessages | undefined;
+  let wake: (() => void) | undefined;
+  const sleep = (ms: number) => new Promise<void>((r) => {
+    wake = r;
+    setTimeout(r, ms);
+  });
 
-  const flush = async (pending: JsMsg[]) => {
+  const flush = async (pending: JsMsg[]): Promise<boolean> => {
     const batch: StoredEvent[] = [];
     for (const m of pending) {
       let payload: unknown;
@@ -71,40 +64,43 @@ export async function startProjector(opts: ProjectorOptions): Promise<Projector>
       if (decoded === 'invalid') log.error({ subject: m.subject, streamSequence: m.seq }, 'Event does not match its schema; not projected');
       else if (decoded !== 'unknown') batch.push({ seq: m.seq, event: decoded });
     }
-    for (let attempt = 1; ; attempt++) {
+    const upTo = pending.at(-1)?.seq ?? 0;
+    for (let attempt = 1; !stopped; attempt++) {
       try {
-        await opts.apply(batch);
-        break;
+        await opts.apply(batch, upTo);
+        opts.metrics?.messagesHandled.inc({ subject: `${stream.prefix}.>`, outcome: 'projected' }, pending.length);
+        return true;
       } catch (err) {
-        if (stopped) return; // not acked: redelivered to the next projector
         const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
         log.error({ err: errorMessage(err), attempt, retryInMs: delay, firstSeq: pending[0]?.seq }, 'Projection batch failed; retrying in order');
-        for (const m of pending) m.working();
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay);
       }
     }
-    for (const m of pending) m.ack();
-    opts.metrics?.messagesHandled.inc({ subject: `${stream.prefix}.>`, outcome: 'ack' }, pending.length);
+    return false;
   };
 
   const done = (async () => {
     while (!stopped) {
       try {
+        const after = await opts.checkpoint();
+        const consumer = await nats.js.consumers.get(stream.name, {
+          filter_subjects: `${stream.prefix}.>`,
+          ...(after > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 } : { deliver_policy: DeliverPolicy.All }),
+        });
         messages = await consumer.consume({ max_messages: batchSize, expires: 5000 });
         let pending: JsMsg[] = [];
         for await (const m of messages) {
+          if (stopped) break;
           pending.push(m);
           if (pending.length >= batchSize || m.info.pending === 0) {
-            await flush(pending);
+            if (!(await flush(pending))) break;
             pending = [];
           }
-          if (stopped) break;
         }
-        if (pending.length && !stopped) await flush(pending);
       } catch (err) {
         if (stopped) break;
-        log.warn({ err: errorMessage(err) }, 'Projection consumer interrupted; restarting');
-        await new Promise((r) => setTimeout(r, 1000));
+        log.warn({ err: errorMessage(err) }, 'Projection consumer interrupted; resuming from the checkpoint');
+        await sleep(1000);
       }
     }
   })();
@@ -113,6 +109,7 @@ export async function startProjector(opts: ProjectorOptions): Promise<Projector>
     done,
     async stop() {
       stopped = true;
+      wake?.();
       await messages?.close();
       await done;
     },

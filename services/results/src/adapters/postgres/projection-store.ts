@@ -16,10 +16,10 @@ export interface ApplyResult {
 /**
  * Applies a batch of events in one transaction: evolves each check's state, appends its timeline and moves the
  * cursor. An event whose id is already in the timeline (a redelivery, a replay, a republish) changes nothing,
- * so applying the same batch twice leaves the same rows.
+ * so applying the same batch twice leaves the same rows. `upToSeq` moves the cursor past messages the
+ * projection does not use (other subjects), so "caught up" is measurable.
  */
-export async function applyBatch(db: Database, cursorName: string, batch: StoredEvent[]): Promise<ApplyResult> {
-  if (batch.length === 0) return { applied: 0, duplicates: 0 };
+export async function applyBatch(db: Database, cursorName: string, batch: StoredEvent[], upToSeq = 0): Promise<ApplyResult> {
   return db.em().transactional(async (em) => {
     const cursor = await em.findOne(ProjectionCursor, { name: cursorName }, { lockMode: LockMode.PESSIMISTIC_WRITE });
     const seen = new Set(
@@ -62,7 +62,7 @@ export async function applyBatch(db: Database, cursorName: string, batch: Stored
         summary: summarize(event),
       });
     }
-    const lastSeq = Math.max(...batch.map((b) => b.seq), cursor?.lastSeq ?? 0);
+    const lastSeq = Math.max(upToSeq, ...batch.map((b) => b.seq), cursor?.lastSeq ?? 0);
     if (cursor) em.assign(cursor, { lastSeq, applied: cursor.applied + applied, updatedAt: new Date() });
     else em.create(ProjectionCursor, { name: cursorName, lastSeq, applied, updatedAt: new Date() });
     return { applied, duplicates };
