@@ -57,3 +57,10 @@ export function isNotFound(err: unknown): boolean {
   const e = err as { code?: unknown; api_error?: { err_code?: number }; message?: string };
   return e?.api_error?.err_code === 10059 || e?.api_error?.err_code === 10014 || /not found/i.test(e?.message ?? '');
 }
+
+/** Drains the connection (finishing in-flight publishes and acks), or closes it after `timeoutMs`. */
+export async function closeNats(nats: Pick<Nats, 'nc'>, timeoutMs = 3000): Promise<void> {
+  if (nats.nc.isClosed()) return;
+  await Promise.race([nats.nc.drain().catch(() => undefined), new Promise((r) => setTimeout(r, timeoutMs))]);
+  if (!nats.nc.isClosed()) await nats.nc.close();
+}

@@ -1,5 +1,6 @@
 import {
   CommonSettings,
+  closeNats,
   connectNats,
   createHttpServer,
   createLogger,
@@ -80,7 +81,7 @@ export async function startIntake(
     log,
     async close() {
       await app.close();
-      await nats.nc.drain();
+      await closeNats(nats);
       await tracing.shutdown();
     },
   };

@@ -1,4 +1,5 @@
 import {
+  closeNats,
   connectNats,
   createHttpServer,
   createLogger,
@@ -84,7 +85,7 @@ export async function startResults(
     async close() {
       await app.close();
       await projector.stop();
-      await nats.nc.drain();
+      await closeNats(nats);
       await db.close();
       await tracing.shutdown();
     },

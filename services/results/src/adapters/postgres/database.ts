@@ -14,6 +14,8 @@ export type DatabaseConfig =
 export interface Database {
   em(): EntityManager;
   schema: string;
+  /** A table name qualified with the projection's schema, for hand-written statements. */
+  table(name: string): string;
   ping(): Promise<void>;
   close(): Promise<void>;
   describe: string;
@@ -87,6 +89,7 @@ export async function openDatabase(config: DatabaseConfig, log: Logger): Promise
   return {
     em: () => orm.em.fork(),
     schema: config.schema,
+    table: (name) => `${quoteIdent(config.schema)}.${quoteIdent(name)}`,
     describe,
     async ping() {
       await orm.em.getConnection().execute('select 1');
