@@ -1,0 +1,2 @@
+export { startOutputBuiltin } from './service.ts';
+export { decideBuiltin } from './decide.ts';
