@@ -58,7 +58,8 @@ function pipeLogs(name: string, color: string, stream: NodeJS.ReadableStream) {
 }
 
 function start(name: string, command: string, args: string[], extraEnv: Record<string, string>, color: string): ChildProcess {
-  const proc = spawn(command, args, { env: { ...process.env, ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Own process group: Ctrl-C reaches only this runner, which then stops the services in order.
+  const proc = spawn(command, args, { env: { ...process.env, ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   pipeLogs(name, color, proc.stdout);
   pipeLogs(name, color, proc.stderr);
   proc.once('exit', (code, signal) => {
@@ -86,6 +87,10 @@ async function stopAll(code: number) {
 }
 process.on('SIGINT', () => void stopAll(0));
 process.on('SIGTERM', () => void stopAll(0));
+// Should the runner die some other way, take the services with it.
+process.on('exit', () => {
+  for (const { proc } of children) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+});
 
 async function waitReady(url: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -116,7 +121,7 @@ if (await reachable(nats.host, nats.port)) {
   }
   mkdirSync('.data/nats', { recursive: true });
   say(`no NATS at ${nats.host}:${nats.port}: starting nats-server with JetStream (data in .data/nats)`);
-  start('nats-server', bin, ['-a', nats.host, '-p', String(nats.port), '-js', '-sd', `${root}.data/nats`], {}, dim);
+  start('nats-server', bin, ['-a', nats.host, '-p', String(nats.port), '-js', '-sd', `${root}.data/nats`, '-l', `${root}.data/nats/nats-server.log`], {}, dim);
   for (let i = 0; i < 50 && !(await reachable(nats.host, nats.port)); i++) await new Promise((r) => setTimeout(r, 200));
 }
 
@@ -130,7 +135,11 @@ if (env['SECBOT_DB_DRIVER'] !== 'pglite' && pg && (await reachable(pg.host, pg.p
   overrides['SECBOT_DB_DRIVER'] = 'pglite';
 }
 
-const services = readdirSync('services').filter((s) => existsSync(`services/${s}/src/main.ts`)).sort((a, b) => (a === 'results' ? -1 : b === 'results' ? 1 : a.localeCompare(b)));
+// Every service with a main.ts, or only those listed in SECBOT_UP_SERVICES (comma-separated).
+const only = (env['SECBOT_UP_SERVICES'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const services = readdirSync('services')
+  .filter((s) => existsSync(`services/${s}/src/main.ts`) && (only.length === 0 || only.includes(s)))
+  .sort((a, b) => (a === 'results' ? -1 : b === 'results' ? 1 : a.localeCompare(b)));
 for (const [i, s] of services.entries()) start(s, process.execPath, [`services/${s}/src/main.ts`], overrides, colors[i % colors.length]!);
 
 const host = env['SECBOT_LISTEN_HOST'] ?? '127.0.0.1';
