@@ -10,3 +10,4 @@ export * from './publish.ts';
 export * from './settings.ts';
 export * from './subscribe.ts';
 export * from './tracing.ts';
+export * from './runtime.ts';

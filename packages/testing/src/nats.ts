@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { StreamSettings } from '@secbot/contracts';
-import { connectNats, createLogger, ensureStream, type Nats } from '@secbot/service-kit';
+import { EventReceivedV1, NotifiedV1, OutputCompletedV1, ScanCompletedV1, type AnyEvent, type StreamSettings } from '@secbot/contracts';
+import { connectNats, createLogger, ensureStream, type Nats, type Publisher } from '@secbot/service-kit';
 
 export const TEST_NATS_URL = process.env['SECBOT_TEST_NATS_URL'] ?? process.env['SECBOT_NATS_URL'] ?? 'nats://127.0.0.1:4222';
 
@@ -76,4 +76,24 @@ export async function readStream(nats: Nats, stream: StreamSettings): Promise<St
     out.push({ seq, subject: m.subject, data, json: JSON.parse(data) as unknown });
   }
   return out;
+}
+
+/** Publishes events of any SecBot type through the real publisher (validation, Nats-Msg-Id, trace headers). */
+export async function publishEvents(publisher: Publisher, events: AnyEvent[]): Promise<void> {
+  for (const e of events) {
+    switch (e.type) {
+      case 'event.received':
+        await publisher.publish(EventReceivedV1, e);
+        break;
+      case 'scan.completed':
+        await publisher.publish(ScanCompletedV1, e);
+        break;
+      case 'output.completed':
+        await publisher.publish(OutputCompletedV1, e);
+        break;
+      case 'notified':
+        await publisher.publish(NotifiedV1, e);
+        break;
+    }
+  }
 }

@@ -1,17 +1,11 @@
 import {
   CommonSettings,
-  closeNats,
-  connectNats,
+  ConfigError,
   createHttpServer,
-  createLogger,
-  createMetrics,
   createPublisher,
-  ensureStream,
   loadPolicy,
   readSettings,
-  startTracing,
-  streamSettingsFrom,
-  ConfigError,
+  startRuntime,
   type DestinationStream,
   type Logger,
 } from '@secbot/service-kit';
@@ -52,20 +46,16 @@ export async function startIntake(
   opts: { port?: number; logDestination?: DestinationStream } = {},
 ): Promise<RunningService> {
   const { settings, policy } = readIntakeConfig(env);
-  const log = createLogger({ service: 'intake', level: settings.LOG_LEVEL, destination: opts.logDestination });
-  const tracing = startTracing('secbot-intake', settings.OTEL_TRACES_EXPORTER);
-  const metrics = createMetrics('intake');
-  const stream = streamSettingsFrom(settings);
-  const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-intake', log);
-  await ensureStream(nats.jsm, stream);
-  const publisher = createPublisher({ js: nats.js, stream, metrics });
+  const rt = await startRuntime('intake', settings, opts);
+  const { log, metrics } = rt;
+  const publisher = createPublisher({ js: rt.nats.js, stream: rt.stream, metrics });
 
   const app = await createHttpServer({
     service: 'intake',
     log,
     metrics,
     bodyLimit: settings.INTAKE_BODY_LIMIT_BYTES,
-    readiness: { nats: async () => void (await nats.nc.flush()) },
+    readiness: { nats: rt.natsReady },
     openapi: {
       title: 'SecBot intake',
       description: 'Receives GitLab hooks and starts security checks.',
@@ -81,8 +71,7 @@ export async function startIntake(
     log,
     async close() {
       await app.close();
-      await closeNats(nats);
-      await tracing.shutdown();
+      await rt.close();
     },
   };
 }

@@ -1,16 +1,10 @@
 import { OutputCompletedV1, ScanCompletedV1 } from '@secbot/contracts';
 import {
-  closeNats,
   CommonSettings,
-  connectNats,
   createHttpServer,
-  createLogger,
-  createMetrics,
   createPublisher,
-  ensureStream,
   readSettings,
-  startTracing,
-  streamSettingsFrom,
+  startRuntime,
   subscribe,
   type DestinationStream,
   type Logger,
@@ -33,12 +27,8 @@ export async function startOutputBuiltin(
   opts: { port?: number; logDestination?: DestinationStream } = {},
 ): Promise<RunningService> {
   const settings = readSettings(OutputBuiltinSettings, env);
-  const log = createLogger({ service: 'output-builtin', level: settings.LOG_LEVEL, destination: opts.logDestination });
-  const tracing = startTracing('secbot-output-builtin', settings.OTEL_TRACES_EXPORTER);
-  const metrics = createMetrics('output-builtin');
-  const stream = streamSettingsFrom(settings);
-  const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-output-builtin', log);
-  await ensureStream(nats.jsm, stream);
+  const rt = await startRuntime('output-builtin', settings, opts);
+  const { log, metrics, nats, stream } = rt;
   const publisher = createPublisher({ js: nats.js, stream, metrics });
   const subscription = await subscribe({
     nats,
@@ -54,7 +44,7 @@ export async function startOutputBuiltin(
       }
     },
   });
-  const app = await createHttpServer({ service: 'output-builtin', log, metrics, readiness: { nats: async () => void (await nats.nc.flush()) } });
+  const app = await createHttpServer({ service: 'output-builtin', log, metrics, readiness: { nats: rt.natsReady } });
   const url = await app.listen({ port: opts.port ?? settings.OUTPUT_BUILTIN_PORT, host: settings.SECBOT_LISTEN_HOST });
   log.info({ url }, 'Output builtin running');
   return {
@@ -63,8 +53,7 @@ export async function startOutputBuiltin(
     async close() {
       await app.close();
       await subscription.stop();
-      await closeNats(nats);
-      await tracing.shutdown();
+      await rt.close();
     },
   };
 }

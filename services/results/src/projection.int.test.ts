@@ -9,6 +9,7 @@ import {
   aScanCompleted,
   captureLogs,
   eventually,
+  publishEvents,
   streamEnv,
   testNats,
   type TestNats,
@@ -77,24 +78,7 @@ afterAll(async () => {
   await nats?.cleanup();
 });
 
-async function publishAll(events: ProjectedEvent[]) {
-  for (const e of events) {
-    switch (e.type) {
-      case 'event.received':
-        await publisher.publish((await import('@secbot/contracts')).EventReceivedV1, e);
-        break;
-      case 'scan.completed':
-        await publisher.publish((await import('@secbot/contracts')).ScanCompletedV1, e);
-        break;
-      case 'output.completed':
-        await publisher.publish((await import('@secbot/contracts')).OutputCompletedV1, e);
-        break;
-      case 'notified':
-        await publisher.publish((await import('@secbot/contracts')).NotifiedV1, e);
-        break;
-    }
-  }
-}
+const publishAll = (events: ProjectedEvent[]) => publishEvents(publisher, events);
 
 describe('results projection', () => {
   it('follows a check from not_started through in_progress to fail, and shows why', async () => {

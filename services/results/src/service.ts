@@ -1,16 +1,4 @@
-import {
-  closeNats,
-  connectNats,
-  createHttpServer,
-  createLogger,
-  createMetrics,
-  ensureStream,
-  readSettings,
-  startTracing,
-  streamSettingsFrom,
-  type DestinationStream,
-  type Logger,
-} from '@secbot/service-kit';
+import { createHttpServer, readSettings, startRuntime, type DestinationStream, type Logger } from '@secbot/service-kit';
 import { startProjector } from './adapters/nats/projector.ts';
 import { openDatabase, type DatabaseConfig } from './adapters/postgres/database.ts';
 import { applyBatch, cursorOf } from './adapters/postgres/projection-store.ts';
@@ -39,13 +27,9 @@ export async function startResults(
   opts: { port?: number; logDestination?: DestinationStream } = {},
 ): Promise<RunningResults> {
   const settings = readSettings(ResultsSettings, env);
-  const log = createLogger({ service: 'results', level: settings.LOG_LEVEL, destination: opts.logDestination });
-  const tracing = startTracing('secbot-results', settings.OTEL_TRACES_EXPORTER);
-  const metrics = createMetrics('results');
-  const stream = streamSettingsFrom(settings);
+  const rt = await startRuntime('results', settings, opts);
+  const { log, metrics, nats, stream } = rt;
   const db = await openDatabase(databaseConfig(settings), log);
-  const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-results', log);
-  await ensureStream(nats.jsm, stream);
   const projection = projectionName(settings);
   const projector = startProjector({
     nats,
@@ -62,7 +46,7 @@ export async function startResults(
     service: 'results',
     log,
     metrics,
-    readiness: { nats: async () => void (await nats.nc.flush()), database: () => db.ping() },
+    readiness: { nats: rt.natsReady, database: () => db.ping() },
     openapi: { title: 'SecBot results', description: 'Security check status for the CI gate, and check details.', version: '1.0.0' },
   });
   const port = opts.port ?? settings.RESULTS_PORT;
@@ -85,9 +69,8 @@ export async function startResults(
     async close() {
       await app.close();
       await projector.stop();
-      await closeNats(nats);
+      await rt.close();
       await db.close();
-      await tracing.shutdown();
     },
   };
 }

@@ -1,0 +1,46 @@
+import type { StreamSettings } from '@secbot/contracts';
+import { createLogger, type DestinationStream, type Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { closeNats, connectNats, ensureStream, type Nats } from './nats.ts';
+import { streamSettingsFrom, type CommonSettings } from './settings.ts';
+import { startTracing, type Tracing } from './tracing.ts';
+
+/** What every service starts with: its logger, metrics, tracing, the NATS connection and the event stream. */
+export interface ServiceRuntime {
+  service: string;
+  log: Logger;
+  metrics: Metrics;
+  tracing: Tracing;
+  stream: StreamSettings;
+  nats: Nats;
+  /** A readiness check for /readyz: NATS answers a round trip. */
+  natsReady(): Promise<void>;
+  /** Closes NATS (draining) and flushes traces; call after the service's own closers. */
+  close(): Promise<void>;
+}
+
+export async function startRuntime(
+  service: string,
+  settings: CommonSettings,
+  opts: { logDestination?: DestinationStream } = {},
+): Promise<ServiceRuntime> {
+  const log = createLogger({ service, level: settings.LOG_LEVEL, destination: opts.logDestination });
+  const tracing = startTracing(`secbot-${service}`, settings.OTEL_TRACES_EXPORTER);
+  const metrics = createMetrics(service);
+  const stream = streamSettingsFrom(settings);
+  const nats = await connectNats(settings.SECBOT_NATS_URL, `secbot-${service}`, log);
+  await ensureStream(nats.jsm, stream);
+  return {
+    service,
+    log,
+    metrics,
+    tracing,
+    stream,
+    nats,
+    natsReady: async () => void (await nats.nc.flush()),
+    async close() {
+      await closeNats(nats);
+      await tracing.shutdown();
+    },
+  };
+}
