@@ -14,7 +14,7 @@ export interface ServiceRuntime {
   stream: StreamSettings;
   nats: Nats;
   /** A readiness check for /readyz: NATS answers a round trip. */
-  natsReady(): Promise<void>;
+  natsReady: () => Promise<void>;
   /** Closes NATS (draining) and flushes traces; call after the service's own closers. */
   close(): Promise<void>;
 }

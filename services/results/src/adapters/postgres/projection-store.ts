@@ -79,8 +79,10 @@ export interface CheckView {
  * serves about four times the reads of `findOne` here (entity hydration dominates a query this small).
  */
 export async function findStatus(db: Database, id: string): Promise<string | null> {
-  const rows = await db.em().getConnection().execute<{ status: string }[]>(`select "status" from ${db.table('security_check')} where "id" = ?`, [id]);
-  return rows[0]?.status ?? null;
+  const rows: unknown = await db.em().getConnection().execute(`select "status" from ${db.table('security_check')} where "id" = ?`, [id]);
+  const first: unknown = Array.isArray(rows) ? rows[0] : undefined;
+  const status = first && typeof first === 'object' && 'status' in first ? first.status : undefined;
+  return typeof status === 'string' ? status : null;
 }
 
 export async function findCheck(db: Database, id: string): Promise<CheckView | null> {
