@@ -12,6 +12,10 @@ describe('golden examples', () => {
     ['scan-completed.v1', events.ScanCompletedV1],
     ['output-completed.v1', events.OutputCompletedV1],
     ['notified.v1', events.NotifiedV1],
+    ['check-expired.v1', events.CheckExpiredV1],
+    ['reevaluation-requested.v1', events.ReevaluationRequestedV1],
+    ['exception-created.v1', events.ExceptionCreatedV1],
+    ['exception-revoked.v1', events.ExceptionRevokedV1],
   ] as const)('%s parses with its schema', (name, definition) => {
     const parsed = definition.schema.safeParse(example(name));
 
@@ -32,6 +36,15 @@ describe('golden examples', () => {
     const parsed = events.NotifiedV1.schema.parse(withExtra);
 
     expect(parsed.data).not.toHaveProperty('addedLater');
+  });
+});
+
+describe('global events', () => {
+  it('carry no securityCheckId, and per-check events require one', () => {
+    const { securityCheckId: _id, ...withoutCheck } = example('check-expired.v1') as Record<string, unknown>;
+
+    expect(events.ExceptionCreatedV1.schema.parse(example('exception-created.v1'))).not.toHaveProperty('securityCheckId');
+    expect(events.CheckExpiredV1.schema.safeParse(withoutCheck).success).toBe(false);
   });
 });
 

@@ -16,6 +16,25 @@ export const EnvelopeBase = z.object({
   source: z.string().min(1),
 });
 
+/** Envelope of events that are not about one check (e.g. an exception): no securityCheckId. */
+export const GlobalEnvelopeBase = EnvelopeBase.omit({ securityCheckId: true });
+
+/** What publish and subscribe need of any event definition, per-check or global. */
+export interface EventDefinitionBase {
+  readonly type: string;
+  readonly version: number;
+  readonly schema: z.ZodType<{
+    id: string;
+    type: string;
+    version: number;
+    occurredAt: string;
+    correlationId: string;
+    source: string;
+    securityCheckId?: string;
+  }>;
+  subject(prefix: string): string;
+}
+
 export interface EventDefinition<T extends string, V extends number, D extends z.ZodType> {
   readonly type: T;
   readonly version: V;
@@ -33,6 +52,26 @@ export function defineEvent<T extends string, V extends number, D extends z.ZodT
   data: D,
 ): EventDefinition<T, V, D> {
   const schema = EnvelopeBase.extend({ type: z.literal(type), version: z.literal(version), data });
+  return { type, version, data, schema, subject: (prefix) => `${prefix}.${type}.v${version}` };
+}
+
+export interface GlobalEventDefinition<T extends string, V extends number, D extends z.ZodType> {
+  readonly type: T;
+  readonly version: V;
+  readonly data: D;
+  readonly schema: z.ZodObject<
+    Omit<typeof GlobalEnvelopeBase.shape, 'type' | 'version'> & { type: z.ZodLiteral<T>; version: z.ZodLiteral<V>; data: D }
+  >;
+  subject(prefix: string): string;
+}
+
+/** An event that concerns no single check (exceptions, instance-wide facts). */
+export function defineGlobalEvent<T extends string, V extends number, D extends z.ZodType>(
+  type: T,
+  version: V,
+  data: D,
+): GlobalEventDefinition<T, V, D> {
+  const schema = GlobalEnvelopeBase.extend({ type: z.literal(type), version: z.literal(version), data });
   return { type, version, data, schema, subject: (prefix) => `${prefix}.${type}.v${version}` };
 }
 

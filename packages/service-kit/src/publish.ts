@@ -1,7 +1,6 @@
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import type { JetStreamClient } from '@nats-io/jetstream';
-import type { EventDefinition, EventOf, StreamSettings } from '@secbot/contracts';
-import type { z } from 'zod';
+import type { EventDefinitionBase, EventOf, StreamSettings } from '@secbot/contracts';
 import { RetryableError, TerminalError } from './errors.ts';
 import type { Metrics } from './metrics.ts';
 import { withPublishSpan } from './tracing.ts';
@@ -16,7 +15,7 @@ export interface Publisher {
    * Validates the event against its definition and resolves only once JetStream has stored it.
    * The envelope id is the `Nats-Msg-Id`, so publishing the same event twice stores it once.
    */
-  publish<D extends EventDefinition<string, number, z.ZodType>>(definition: D, event: EventOf<D>): Promise<PublishResult>;
+  publish<D extends EventDefinitionBase>(definition: D, event: EventOf<D>): Promise<PublishResult>;
 }
 
 export interface PublisherOptions {
@@ -37,7 +36,7 @@ export function createPublisher({ js, stream, metrics, timeoutMs = 5000 }: Publi
       const subject = definition.subject(stream.prefix);
       const h = natsHeaders();
       h.set('Secbot-Correlation-Id', parsed.data.correlationId);
-      h.set('Secbot-Security-Check-Id', parsed.data.securityCheckId);
+      if (parsed.data.securityCheckId) h.set('Secbot-Security-Check-Id', parsed.data.securityCheckId);
       const payload = JSON.stringify(parsed.data);
       try {
         const ack = await withPublishSpan(subject, h, () =>

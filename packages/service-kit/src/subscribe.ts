@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
-import type { EventDefinition, StreamSettings } from '@secbot/contracts';
+import type { EventDefinitionBase, StreamSettings } from '@secbot/contracts';
 import type { z } from 'zod';
 import { errorMessage, RetryableError, TerminalError } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -8,7 +8,7 @@ import type { Metrics } from './metrics.ts';
 import type { Nats } from './nats.ts';
 import { withConsumeSpan } from './tracing.ts';
 
-type AnyDefinition = EventDefinition<string, number, z.ZodType>;
+type AnyDefinition = EventDefinitionBase;
 
 export interface MessageContext {
   subject: string;
@@ -99,7 +99,7 @@ export async function subscribe<const D extends readonly AnyDefinition[]>(opts: 
       count('term');
       return;
     }
-    const e = event as { id: string; correlationId: string; securityCheckId: string };
+    const e = event as { id: string; correlationId: string; securityCheckId?: string };
     const elog = mlog.child({ eventId: e.id, correlationId: e.correlationId, securityCheckId: e.securityCheckId });
     const timer = setInterval(() => m.working(), Math.max(1000, Math.floor(ackWaitMs / 3)));
     try {

@@ -2,6 +2,7 @@ import {
   deterministicId,
   securityCheckId,
   type CheckContext,
+  type CheckExpiredV1,
   type EventReceivedV1,
   type Finding,
   type JobPlan,
@@ -151,5 +152,13 @@ export function aNotified(check: CheckFixture, opts: { status?: 'sent' | 'skippe
     ...envelope(check, 'notified', 'notifier-slack', ['slack', 'c'], opts.at ?? '2026-11-23T10:00:07.000Z'),
     type: 'notified',
     data: { notifier: 'slack', handler: 'slack', scan: 'gitleaks', output: 'builtin', status: opts.status ?? 'sent', target: '#security', findingsAnnounced: 1 },
+  };
+}
+
+export function aCheckExpired(check: CheckFixture, waitedFor: string[], opts: { at?: string } = {}): CheckExpiredV1 {
+  return {
+    ...envelope(check, 'check.expired', 'results', ['expired'], opts.at ?? '2026-11-23T10:30:00.000Z'),
+    type: 'check.expired',
+    data: { deadlineSeconds: 1800, waitedFor },
   };
 }

@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { EventReceivedV1, NotifiedV1, OutputCompletedV1, ScanCompletedV1, type AnyEvent, type StreamSettings } from '@secbot/contracts';
+import {
+  CheckExpiredV1,
+  EventReceivedV1,
+  NotifiedV1,
+  OutputCompletedV1,
+  ReevaluationRequestedV1,
+  ScanCompletedV1,
+  type AnyEvent,
+  type StreamSettings,
+} from '@secbot/contracts';
 import { connectNats, createLogger, ensureStream, type Nats, type Publisher } from '@secbot/service-kit';
 
 export const TEST_NATS_URL = process.env['SECBOT_TEST_NATS_URL'] ?? process.env['SECBOT_NATS_URL'] ?? 'nats://127.0.0.1:4222';
@@ -93,6 +102,12 @@ export async function publishEvents(publisher: Publisher, events: AnyEvent[]): P
         break;
       case 'notified':
         await publisher.publish(NotifiedV1, e);
+        break;
+      case 'check.expired':
+        await publisher.publish(CheckExpiredV1, e);
+        break;
+      case 'reevaluation.requested':
+        await publisher.publish(ReevaluationRequestedV1, e);
         break;
     }
   }

@@ -22,7 +22,8 @@ export interface StoredOpenOutput {
 export interface OpenOutputs {
   /** Stores the entry unless one exists: a redelivered scan must not undo a later re-evaluation. */
   putIfAbsent(key: string, value: OpenOutput): Promise<void>;
-  list(): Promise<StoredOpenOutput[]>;
+  /** Every open output, or only those of one check. */
+  list(securityCheckId?: string): Promise<StoredOpenOutput[]>;
   /** Compare-and-set on the entry's revision: the new revision, or undefined when another replica changed it first. */
   replace(key: string, value: OpenOutput, revision: number): Promise<number | undefined>;
   remove(key: string): Promise<void>;

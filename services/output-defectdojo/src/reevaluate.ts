@@ -10,6 +10,8 @@ export interface ReevaluateDeps {
   publish(event: OutputCompletedV1): Promise<void>;
   log: Logger;
   now?: () => Date;
+  /** Only this check's open outputs (a re-evaluation requested when its failed status was read). */
+  securityCheckId?: string;
 }
 
 export interface PassResult {
@@ -27,7 +29,7 @@ export interface PassResult {
 export async function reevaluateOpenOutputs(deps: ReevaluateDeps): Promise<PassResult> {
   const now = deps.now ?? (() => new Date());
   const result: PassResult = { checked: 0, changed: 0, failed: 0 };
-  for (const { key, value, revision } of await deps.openOutputs.list()) {
+  for (const { key, value, revision } of await deps.openOutputs.list(deps.securityCheckId)) {
     const { last } = value;
     const log = deps.log.child({ securityCheckId: last.securityCheckId, correlationId: last.correlationId, scan: last.data.scan, output: last.data.output });
     try {

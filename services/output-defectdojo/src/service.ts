@@ -1,4 +1,4 @@
-import { OutputCompletedV1, ScanCompletedV1 } from '@secbot/contracts';
+import { OutputCompletedV1, ReevaluationRequestedV1, ScanCompletedV1 } from '@secbot/contracts';
 import {
   closeNats,
   CommonSettings,
@@ -141,6 +141,24 @@ export async function startOutputDefectDojo(env: Record<string, string | undefin
       }),
   });
 
+  // A failed status read (the CI gate polling) asks for this check's triage to be read again now,
+  // rather than at the next periodic pass: results publishes at most one request per check per window.
+  const requests = openOutputs
+    ? await subscribe({
+        nats,
+        stream,
+        durable: 'output-defectdojo-reevaluation',
+        events: [ReevaluationRequestedV1],
+        log,
+        metrics,
+        maxDeliver: 3,
+        handle: async (event) => {
+          const r = await reevaluateOpenOutputs({ targets, openOutputs, publish, log, securityCheckId: event.securityCheckId });
+          if (r.failed) log.warn({ securityCheckId: event.securityCheckId, failed: r.failed }, 'Requested re-evaluation could not read DefectDojo');
+        },
+      })
+    : undefined;
+
   // One pass at a time; a slow DefectDojo delays the next pass instead of stacking them.
   let pass: Promise<unknown> = Promise.resolve();
   let passRunning = false;
@@ -173,6 +191,7 @@ export async function startOutputDefectDojo(env: Record<string, string | undefin
       await pass;
       await app.close();
       await subscription.stop();
+      await requests?.stop();
       await closeNats(nats);
       await tracing.shutdown();
     },

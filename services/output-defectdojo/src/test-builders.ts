@@ -87,8 +87,8 @@ export function memoryOpenOutputs(): OpenOutputs & { entries: Map<string, { valu
       if (!entries.has(key)) entries.set(key, { value, revision: ++seq });
       return Promise.resolve();
     },
-    list() {
-      return Promise.resolve([...entries].map(([key, e]) => ({ key, ...e })));
+    list(securityCheckId) {
+      return Promise.resolve([...entries].filter(([key]) => !securityCheckId || key.startsWith(`${securityCheckId}.`)).map(([key, e]) => ({ key, ...e })));
     },
     replace(key, value, revision) {
       if (entries.get(key)?.revision !== revision) return Promise.resolve(undefined);

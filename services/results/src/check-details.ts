@@ -1,5 +1,4 @@
-import type { CheckState } from './check-status.ts';
-import { errorReasons } from './check-status.ts';
+import { effectiveStatus, errorReasons, exceptionCovers, type ActiveException, type CheckState } from './check-status.ts';
 
 export interface TimelineEntry {
   seq: number;
@@ -11,11 +10,21 @@ export interface TimelineEntry {
 }
 
 /** What a person wants to see about one check. Built only from the projection; never carries a secret. */
-export function toCheckDetails(id: string, state: CheckState, timeline: TimelineEntry[], selfUrl: string) {
+export function toCheckDetails(
+  id: string,
+  state: CheckState,
+  timeline: TimelineEntry[],
+  selfUrl: string,
+  exceptions: ActiveException[] = [],
+  now: Date = new Date(),
+) {
   const ctx = state.context;
   const outputs = Object.values(state.outputs);
-  const blocking = outputs.flatMap((o) =>
+  const coveredBy = (handler: string | undefined, fingerprint: string) =>
+    handler === 'builtin' ? exceptions.find((e) => exceptionCovers(e, fingerprint, state, now)) : undefined;
+  const listed = outputs.flatMap((o) =>
     o.blocking.map((f) => ({
+      exception: coveredBy(o.handler, f.fingerprint),
       scan: o.scan,
       output: o.output,
       rule: f.ruleId,
@@ -36,9 +45,13 @@ export function toCheckDetails(id: string, state: CheckState, timeline: Timeline
       },
     })),
   );
+  const blocking = listed.filter((f) => !f.exception).map(({ exception: _e, ...f }) => f);
+  const excepted = listed.flatMap(({ exception, ...f }) =>
+    exception ? [{ ...f, exception: { id: exception.id, owner: exception.owner, reason: exception.reason, expires_at: exception.expiresAt } }] : [],
+  );
   return {
     security_check_id: id,
-    status: state.status,
+    status: effectiveStatus(state, exceptions, now),
     reasons: errorReasons(state),
     project: ctx ? { id: ctx.project.id, path: ctx.project.pathWithNamespace, web_url: ctx.project.webUrl, default_branch: ctx.project.defaultBranch } : null,
     instance: ctx ? { host: ctx.instance.host, prefix: ctx.instance.prefix } : null,
@@ -84,6 +97,8 @@ export function toCheckDetails(id: string, state: CheckState, timeline: Timeline
       blocking: blocking.length,
     },
     blocking_findings: blocking,
+    excepted_findings: excepted,
+    expired: state.expired ?? null,
     links: { self: selfUrl, ...(ctx ? { project: ctx.project.webUrl } : {}) },
     timeline: timeline.map((t) => ({ seq: t.seq, at: t.occurredAt.toISOString(), type: t.type, version: t.version, source: t.source, summary: t.summary })),
   };

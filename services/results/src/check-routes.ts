@@ -1,9 +1,10 @@
 import { SecurityCheckIdSchema } from '@secbot/contracts';
 import { ErrorBody, type HttpServer } from '@secbot/service-kit';
 import { z } from 'zod';
-import { findCheck, findStatus } from './adapters/postgres/projection-store.ts';
 import type { Database } from './adapters/postgres/database.ts';
+import { activeExceptions, findCheck, findState, findStatus } from './adapters/postgres/projection-store.ts';
 import { toCheckDetails } from './check-details.ts';
+import { effectiveStatus, type ActiveException, type CheckState } from './check-status.ts';
 
 const Params = z.object({
   security_check_id: SecurityCheckIdSchema.describe('PREFIX_ + sha256 of HOST:PROJECT_PATH_COMMITSHA'),
@@ -15,7 +16,26 @@ const StatusBody = z.object({
     .describe('not_started: no event for this id yet; in_progress: scans or outputs pending; success / fail / error: final'),
 });
 
-export function registerCheckRoutes(app: HttpServer, deps: { db: Database; publicUrl: string }): void {
+export interface CheckRoutesDeps {
+  db: Database;
+  publicUrl: string;
+  /** Called when a read finds the check failing: outputs backed by an external system may look at triage again. */
+  onFailedRead?: (state: CheckState) => void;
+  now?: () => Date;
+}
+
+/** Exceptions that could cover the built-in output's blocking findings of this check. */
+function exceptionsFor(db: Database, state: CheckState, now: Date): Promise<ActiveException[]> {
+  if (!state.context) return Promise.resolve([]);
+  const fingerprints = Object.values(state.outputs)
+    .filter((o) => o.handler === 'builtin')
+    .flatMap((o) => o.blocking.map((f) => f.fingerprint));
+  return activeExceptions(db, state.context.instance.host, [...new Set(fingerprints)], now);
+}
+
+export function registerCheckRoutes(app: HttpServer, deps: CheckRoutesDeps): void {
+  const now = deps.now ?? (() => new Date());
+
   app.get(
     '/v1/security/gitlab/check/:security_check_id',
     {
@@ -27,8 +47,16 @@ export function registerCheckRoutes(app: HttpServer, deps: { db: Database; publi
       },
     },
     async (req) => {
-      const status = await findStatus(deps.db, req.params.security_check_id);
-      return { status: StatusBody.shape.status.parse(status ?? 'not_started') };
+      const id = req.params.security_check_id;
+      const stored = await findStatus(deps.db, id);
+      if (stored !== 'fail') return { status: StatusBody.shape.status.parse(stored ?? 'not_started') };
+      // Only a failing check can change without an event about it: an exception, or triage elsewhere.
+      const state = await findState(deps.db, id);
+      if (!state) return { status: 'not_started' as const };
+      const at = now();
+      const status = effectiveStatus(state, await exceptionsFor(deps.db, state, at), at);
+      if (status === 'fail') deps.onFailedRead?.(state);
+      return { status };
     },
   );
 
@@ -47,7 +75,9 @@ export function registerCheckRoutes(app: HttpServer, deps: { db: Database; publi
       const id = req.params.security_check_id;
       const view = await findCheck(deps.db, id);
       if (!view) return reply.status(404).send({ error: 'not_found', message: 'No event mentions this security check yet (status not_started).' });
-      return toCheckDetails(id, view.row.state, view.timeline, `${deps.publicUrl}/v1/security/gitlab/check/${id}/details`);
+      const at = now();
+      const state = view.row.state;
+      return toCheckDetails(id, state, view.timeline, `${deps.publicUrl}/v1/security/gitlab/check/${id}/details`, await exceptionsFor(deps.db, state, at), at);
     },
   );
 }

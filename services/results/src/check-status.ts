@@ -1,17 +1,20 @@
 import type {
   CheckContext,
+  CheckExpiredV1,
   EventReceivedV1,
+  ExceptionScope,
   Finding,
   JobPlan,
   NotifiedV1,
   OutputCompletedV1,
+  ReevaluationRequestedV1,
   ScanCompletedV1,
 } from '@secbot/contracts';
 
 /** What the CI gate reads. `not_started` is for ids no event mentions, so it is never stored. */
 export type CheckStatus = 'not_started' | 'in_progress' | 'success' | 'fail' | 'error';
 
-export type ProjectedEvent = EventReceivedV1 | ScanCompletedV1 | OutputCompletedV1 | NotifiedV1;
+export type ProjectedEvent = EventReceivedV1 | ScanCompletedV1 | OutputCompletedV1 | NotifiedV1 | CheckExpiredV1 | ReevaluationRequestedV1;
 
 export interface ScanState {
   status: 'pending' | 'ok' | 'error';
@@ -27,6 +30,8 @@ export interface ScanState {
 export interface OutputState {
   scan: string;
   output: string;
+  /** e.g. `builtin`, `defectdojo`; unknown until the output reports. */
+  handler?: string;
   status: 'pending' | 'ok' | 'error';
   reason?: string;
   revision: number;
@@ -63,6 +68,8 @@ export interface CheckState {
   /** Keyed `scan/output`. */
   outputs: Record<string, OutputState>;
   notifications: NotificationState[];
+  /** Set by check.expired: the deadline passed while these were still awaited. */
+  expired?: { at: string; deadlineSeconds: number; waitedFor: string[] };
 }
 
 const pairKey = (scan: string, output: string) => `${scan}/${output}`;
@@ -159,6 +166,7 @@ export function evolveCheckState(state: CheckState | null, event: ProjectedEvent
           [key]: {
             scan: d.scan,
             output: d.output,
+            handler: d.handler,
             status: d.status,
             ...(d.reason ? { reason: d.reason } : {}),
             revision: d.revision,
@@ -182,6 +190,12 @@ export function evolveCheckState(state: CheckState | null, event: ProjectedEvent
       };
       return { ...next, updatedAt: event.occurredAt };
     }
+    case 'check.expired': {
+      next = { ...next, expired: { at: event.occurredAt, deadlineSeconds: event.data.deadlineSeconds, waitedFor: event.data.waitedFor } };
+      break;
+    }
+    case 'reevaluation.requested':
+      return next; // only the timeline records it
   }
   const status = statusOf(next);
   const finished = status !== 'in_progress';
@@ -198,8 +212,48 @@ export function statusOf(state: CheckState): Exclude<CheckStatus, 'not_started'>
   const scans = Object.values(state.scans);
   const outputs = Object.values(state.outputs);
   if (scans.some((s) => s.status === 'error') || outputs.some((o) => o.status === 'error')) return 'error';
-  if (!state.job || scans.some((s) => s.status === 'pending') || outputs.some((o) => o.status === 'pending')) return 'in_progress';
+  if (!state.job || scans.some((s) => s.status === 'pending') || outputs.some((o) => o.status === 'pending')) {
+    // Past its deadline a check stops waiting; should the awaited results still come, they decide.
+    return state.expired ? 'error' : 'in_progress';
+  }
   return outputs.some((o) => o.blocking.length > 0) ? 'fail' : 'success';
+}
+
+/** What a check still waits for, in words: `scan gitleaks`, `output defectdojo for scan gitleaks`. */
+export function awaited(state: CheckState): string[] {
+  const waiting = Object.entries(state.scans)
+    .filter(([, s]) => s.status === 'pending')
+    .map(([name]) => `scan ${name}`);
+  for (const o of Object.values(state.outputs)) if (o.status === 'pending' && state.scans[o.scan]?.status !== 'error') waiting.push(`output ${o.output} for scan ${o.scan}`);
+  return waiting.length || state.job ? waiting : ['the job plan (no event.received)'];
+}
+
+export interface ActiveException {
+  id: string;
+  fingerprint: string;
+  scope: ExceptionScope;
+  owner: string;
+  reason: string;
+  expiresAt: string | null;
+}
+
+export function exceptionCovers(e: ActiveException, fingerprint: string, state: CheckState, now: Date): boolean {
+  if (e.fingerprint !== fingerprint || (e.expiresAt && new Date(e.expiresAt) <= now) || !state.context) return false;
+  if (e.scope.instanceHost !== state.context.instance.host) return false;
+  return e.scope.kind === 'instance' || e.scope.projectPath === state.context.project.pathWithNamespace;
+}
+
+/**
+ * The status as of `now`, with exceptions applied to the built-in output's findings (DefectDojo triages in
+ * DefectDojo). Exceptions take effect on the next read and lapse at their expiry, without any event about
+ * the check itself.
+ */
+export function effectiveStatus(state: CheckState, exceptions: ActiveException[], now: Date): Exclude<CheckStatus, 'not_started'> {
+  if (state.status !== 'fail') return state.status;
+  const stillBlocking = Object.values(state.outputs).some((o) =>
+    o.handler === 'builtin' ? o.blocking.some((f) => !exceptions.some((e) => exceptionCovers(e, f.fingerprint, state, now))) : o.blocking.length > 0,
+  );
+  return stillBlocking ? 'fail' : 'success';
 }
 
 /** Why a check is `error`, in words a person can act on. */
@@ -208,6 +262,9 @@ export function errorReasons(state: CheckState): string[] {
   if (state.planError) reasons.push(state.planError.reason);
   for (const [name, s] of Object.entries(state.scans)) if (s.status === 'error') reasons.push(`scan ${name}: ${s.reason ?? 'failed'}`);
   for (const o of Object.values(state.outputs)) if (o.status === 'error') reasons.push(`output ${o.output} (scan ${o.scan}): ${o.reason ?? 'failed'}`);
+  if (state.expired && state.status === 'error' && reasons.length === 0) {
+    reasons.push(`no result within ${state.expired.deadlineSeconds} s; still waiting for ${state.expired.waitedFor.join(', ')}`);
+  }
   return reasons;
 }
 
@@ -231,5 +288,9 @@ export function summarize(event: ProjectedEvent): string {
         : `output ${event.data.output} failed: ${event.data.reason ?? 'unknown error'}`;
     case 'notified':
       return `notifier ${event.data.notifier} ${event.data.status} to ${event.data.target}${event.data.reason ? `: ${event.data.reason}` : ''}`;
+    case 'check.expired':
+      return `deadline of ${event.data.deadlineSeconds} s passed; still waiting for ${event.data.waitedFor.join(', ')}`;
+    case 'reevaluation.requested':
+      return 'failed status read: outputs asked to look at triage again';
   }
 }

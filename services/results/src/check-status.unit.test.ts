@@ -1,6 +1,6 @@
-import { aCheck, aFinding, aJobPlan, aNotified, anEventReceived, anOutputCompleted, aScanCompleted } from '@secbot/testing';
+import { aCheck, aCheckExpired, aFinding, aJobPlan, aNotified, anEventReceived, anOutputCompleted, aScanCompleted } from '@secbot/testing';
 import { describe, expect, it } from 'vitest';
-import { errorReasons, evolveCheckState, type CheckState, type ProjectedEvent } from './check-status.ts';
+import { awaited, effectiveStatus, errorReasons, evolveCheckState, type ActiveException, type CheckState, type ProjectedEvent } from './check-status.ts';
 
 const project = (events: ProjectedEvent[]): CheckState | null =>
   events.reduce<CheckState | null>((s, e) => evolveCheckState(s, e), null);
@@ -119,5 +119,65 @@ describe('check status', () => {
 
     expect(state?.status).toBe('success');
     expect(state?.context?.project.pathWithNamespace).toBe('mike/diaspora');
+  });
+});
+
+describe('deadline', () => {
+  it('makes a stuck check error, naming what it waited for', () => {
+    const c = aCheck();
+
+    const state = project([anEventReceived(c), aScanCompleted(c), aCheckExpired(c, ['output builtin for scan gitleaks'])]);
+
+    expect(state?.status).toBe('error');
+    expect(errorReasons(state!)).toEqual(['no result within 1800 s; still waiting for output builtin for scan gitleaks']);
+  });
+
+  it('lists what is awaited', () => {
+    const c = aCheck();
+
+    expect(awaited(project([anEventReceived(c)])!)).toEqual(['scan gitleaks', 'output builtin for scan gitleaks']);
+    expect(awaited(project([anEventReceived(c), aScanCompleted(c)])!)).toEqual(['output builtin for scan gitleaks']);
+  });
+
+  it('lets results that arrive after the deadline decide', () => {
+    const c = aCheck();
+
+    const state = project([anEventReceived(c), aScanCompleted(c), aCheckExpired(c, ['x']), anOutputCompleted(c)]);
+
+    expect(state?.status).toBe('success');
+  });
+});
+
+describe('exceptions (built-in output)', () => {
+  const now = new Date('2026-11-23T12:00:00Z');
+  const finding = aFinding({ fingerprint: 'aws-access-token:abc' });
+  const failed = (c = aCheck()) => project([anEventReceived(c), aScanCompleted(c, { findings: [finding] }), anOutputCompleted(c, { blocking: [finding] })])!;
+  const exception = (overrides: Partial<ActiveException> = {}): ActiveException => ({
+    id: 'e1',
+    fingerprint: 'aws-access-token:abc',
+    scope: { kind: 'project', instanceHost: 'example.com', projectPath: 'mike/diaspora' },
+    owner: 'security',
+    reason: 'test key',
+    expiresAt: null,
+    ...overrides,
+  });
+
+  it.each([
+    ['a project exception for this project', exception(), 'success'],
+    ['an instance exception for this instance', exception({ scope: { kind: 'instance', instanceHost: 'example.com' } }), 'success'],
+    ['an exception for another project', exception({ scope: { kind: 'project', instanceHost: 'example.com', projectPath: 'other/repo' } }), 'fail'],
+    ['an exception for another instance', exception({ scope: { kind: 'instance', instanceHost: 'gitlab.other.test' } }), 'fail'],
+    ['an exception for another fingerprint', exception({ fingerprint: 'generic-api-key:zzz' }), 'fail'],
+    ['an expired exception', exception({ expiresAt: '2026-11-23T11:59:59Z' }), 'fail'],
+    ['an exception expiring later', exception({ expiresAt: '2026-12-01T00:00:00Z' }), 'success'],
+  ])('with %s the check is %s', (_name, e, expected) => {
+    expect(effectiveStatus(failed(), [e], now)).toBe(expected);
+  });
+
+  it('does not apply to findings another output (DefectDojo) blocks on', () => {
+    const c = aCheck({ job: aJobPlan({ outputs: [{ name: 'dojo', handler: 'defectdojo', config: {} }] }) });
+    const state = project([anEventReceived(c), aScanCompleted(c, { findings: [finding] }), { ...anOutputCompleted(c, { output: 'dojo', blocking: [finding] }), data: { ...anOutputCompleted(c, { output: 'dojo', blocking: [finding] }).data, handler: 'defectdojo' } }])!;
+
+    expect(effectiveStatus(state, [exception()], now)).toBe('fail');
   });
 });

@@ -12,6 +12,13 @@ export const ResultsSettings = CommonSettings.extend({
   SECBOT_DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lower-case letters, digits and _').default('public'),
   /** Events applied per transaction at most; fewer when fewer are pending. */
   RESULTS_BATCH_SIZE: z.coerce.number().int().min(1).max(5000).default(200),
+  /** Bearer token for the exception API (create, list, revoke). Unset: that API refuses every call. */
+  SECBOT_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** A check still in progress this long after its first event becomes `error` (check.expired). */
+  RESULTS_CHECK_DEADLINE_SECONDS: z.coerce.number().int().min(1).default(1800),
+  RESULTS_DEADLINE_SWEEP_SECONDS: z.coerce.number().int().min(1).default(30),
+  /** A failing check's status read asks external outputs to re-evaluate triage at most once per window. */
+  RESULTS_REEVALUATION_WINDOW_SECONDS: z.coerce.number().int().min(1).default(30),
   /** Names the projection's checkpoint (the stream position committed with its rows); one per schema. */
   RESULTS_PROJECTION_NAME: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
 }).superRefine((s, ctx) => {

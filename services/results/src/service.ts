@@ -1,8 +1,11 @@
-import { createHttpServer, readSettings, startRuntime, type DestinationStream, type Logger } from '@secbot/service-kit';
+import { createHttpServer, createPublisher, readSettings, startRuntime, type DestinationStream, type Logger } from '@secbot/service-kit';
 import { startProjector } from './adapters/nats/projector.ts';
 import { openDatabase, type DatabaseConfig } from './adapters/postgres/database.ts';
 import { applyBatch, cursorOf } from './adapters/postgres/projection-store.ts';
 import { registerCheckRoutes } from './check-routes.ts';
+import { startDeadlineSweeper } from './deadline.ts';
+import { registerExceptionRoutes } from './exception-routes.ts';
+import { reevaluationRequester } from './reevaluation.ts';
 import { ResultsSettings } from './config.ts';
 
 export interface RunningResults {
@@ -51,7 +54,27 @@ export async function startResults(
   });
   const port = opts.port ?? settings.RESULTS_PORT;
   const publicUrl = (settings.RESULTS_PUBLIC_URL ?? `http://${settings.SECBOT_LISTEN_HOST}:${port}`).replace(/\/$/, '');
-  registerCheckRoutes(app, { db, publicUrl });
+  const publisher = createPublisher({ js: nats.js, stream, metrics });
+  const applied = async (seq: number, timeoutMs = 10_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (((await cursorOf(db, projection))?.lastSeq ?? 0) < seq) {
+      if (Date.now() > deadline) throw new Error(`projection did not reach stream sequence ${seq} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  registerCheckRoutes(app, {
+    db,
+    publicUrl,
+    onFailedRead: reevaluationRequester({ publisher, log, windowSeconds: settings.RESULTS_REEVALUATION_WINDOW_SECONDS }),
+  });
+  registerExceptionRoutes(app, { db, publisher, apiToken: settings.SECBOT_API_TOKEN, applied });
+  const sweeper = startDeadlineSweeper({
+    db,
+    publisher,
+    log,
+    deadlineSeconds: settings.RESULTS_CHECK_DEADLINE_SECONDS,
+    intervalSeconds: settings.RESULTS_DEADLINE_SWEEP_SECONDS,
+  });
   const address = await app.listen({ port, host: settings.SECBOT_LISTEN_HOST });
   log.info({ url: address, docs: `${address}/docs`, database: db.describe, schema: db.schema, projection }, 'Results listening');
 
@@ -59,15 +82,11 @@ export async function startResults(
     url: address,
     log,
     async caughtUp(timeoutMs = 10_000) {
-      const target = (await nats.jsm.streams.info(stream.name)).state.last_seq;
-      const deadline = Date.now() + timeoutMs;
-      while (((await cursorOf(db, projection))?.lastSeq ?? 0) < target) {
-        if (Date.now() > deadline) throw new Error(`projection did not reach stream sequence ${target} within ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      await applied((await nats.jsm.streams.info(stream.name)).state.last_seq, timeoutMs);
     },
     async close() {
       await app.close();
+      await sweeper.stop();
       await projector.stop();
       await rt.close();
       await db.close();

@@ -27,9 +27,9 @@ export async function kvOpenOutputs(js: JetStreamClient, opts: { bucket: string;
         if (!isWrongRevision(err)) throw err;
       }
     },
-    async list() {
+    async list(securityCheckId) {
       const out: StoredOpenOutput[] = [];
-      for await (const key of await kv.keys()) {
+      for await (const key of await kv.keys(securityCheckId ? `${securityCheckId}.>` : '>')) {
         const entry = await kv.get(key);
         if (!entry || entry.operation !== 'PUT') continue;
         const parsed = Stored.safeParse(entry.json());

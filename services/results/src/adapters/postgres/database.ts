@@ -5,6 +5,7 @@ import { MikroORM as PostgresORM } from '@mikro-orm/postgresql';
 import type { EntityManager, MikroORM } from '@mikro-orm/core';
 import type { Logger } from '@secbot/service-kit';
 import { Migration20261123000000_initial } from '../../../migrations/Migration20261123000000_initial.ts';
+import { Migration20261123010000_exceptions } from '../../../migrations/Migration20261123010000_exceptions.ts';
 import { entities } from './entities.ts';
 
 export type DatabaseConfig =
@@ -21,7 +22,7 @@ export interface Database {
   describe: string;
 }
 
-export const migrationsList = [Migration20261123000000_initial];
+export const migrationsList = [Migration20261123000000_initial, Migration20261123010000_exceptions];
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 

@@ -46,4 +46,24 @@ export const ProjectionCursor = defineEntity({
   },
 });
 
-export const entities = [SecurityCheck, CheckEvent, ProjectionCursor];
+
+export const FindingException = defineEntity({
+  name: 'FindingException',
+  tableName: 'finding_exception',
+  properties: {
+    id: p.uuid().primary(),
+    fingerprint: p.string().length(500),
+    scopeKind: p.string().length(20),
+    instanceHost: p.string().length(255),
+    projectPath: p.text().nullable(),
+    owner: p.string().length(200),
+    reason: p.text(),
+    expiresAt: p.datetime().nullable(),
+    createdAt: p.datetime(),
+    revokedAt: p.datetime().nullable(),
+    revokedBy: p.string().length(200).nullable(),
+    seq: p.bigint('number'),
+  },
+});
+
+export const entities = [SecurityCheck, CheckEvent, ProjectionCursor, FindingException];

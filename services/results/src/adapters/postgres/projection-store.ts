@@ -1,11 +1,41 @@
-import { LockMode } from '@mikro-orm/core';
-import { evolveCheckState, summarize, type CheckState, type ProjectedEvent } from '../../check-status.ts';
+import { LockMode, type EntityManager } from '@mikro-orm/core';
+import type { AnyGlobalEvent } from '@secbot/contracts';
+import { evolveCheckState, summarize, type ActiveException, type CheckState, type ProjectedEvent } from '../../check-status.ts';
 import type { Database } from './database.ts';
-import { CheckEvent, ProjectionCursor, SecurityCheck } from './entities.ts';
+import { CheckEvent, FindingException, ProjectionCursor, SecurityCheck } from './entities.ts';
 
 export interface StoredEvent {
   seq: number;
-  event: ProjectedEvent;
+  event: ProjectedEvent | AnyGlobalEvent;
+}
+
+const isCheckEvent = (e: ProjectedEvent | AnyGlobalEvent): e is ProjectedEvent => 'securityCheckId' in e;
+
+/** Exceptions are keyed by their id: creating twice or revoking twice changes nothing. */
+async function applyGlobal(em: EntityManager, seq: number, event: AnyGlobalEvent): Promise<boolean> {
+  if (event.type === 'exception.created') {
+    const d = event.data;
+    if (await em.findOne(FindingException, { id: d.exceptionId })) return false;
+    em.create(FindingException, {
+      id: d.exceptionId,
+      fingerprint: d.fingerprint,
+      scopeKind: d.scope.kind,
+      instanceHost: d.scope.instanceHost,
+      projectPath: d.scope.kind === 'project' ? d.scope.projectPath : null,
+      owner: d.owner,
+      reason: d.reason,
+      expiresAt: d.expiresAt ? new Date(d.expiresAt) : null,
+      createdAt: new Date(event.occurredAt),
+      revokedAt: null,
+      revokedBy: null,
+      seq,
+    });
+    return true;
+  }
+  const row = await em.findOne(FindingException, { id: event.data.exceptionId });
+  if (!row || row.revokedAt) return false;
+  em.assign(row, { revokedAt: new Date(event.occurredAt), revokedBy: event.data.revokedBy });
+  return true;
 }
 
 export interface ApplyResult {
@@ -22,14 +52,20 @@ export interface ApplyResult {
 export async function applyBatch(db: Database, cursorName: string, batch: StoredEvent[], upToSeq = 0): Promise<ApplyResult> {
   return db.em().transactional(async (em) => {
     const cursor = await em.findOne(ProjectionCursor, { name: cursorName }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+    const checkEvents = batch.filter((b): b is { seq: number; event: ProjectedEvent } => isCheckEvent(b.event));
     const seen = new Set(
-      (await em.find(CheckEvent, { eventId: { $in: batch.map((b) => b.event.id) } }, { fields: ['eventId'] })).map((r) => r.eventId),
+      (await em.find(CheckEvent, { eventId: { $in: checkEvents.map((b) => b.event.id) } }, { fields: ['eventId'] })).map((r) => r.eventId),
     );
-    const ids = [...new Set(batch.map((b) => b.event.securityCheckId))];
+    const ids = [...new Set(checkEvents.map((b) => b.event.securityCheckId))];
     const rows = new Map((await em.find(SecurityCheck, { id: { $in: ids } })).map((r) => [r.id, r]));
     let applied = 0;
     let duplicates = 0;
     for (const { seq, event } of batch) {
+      if (!isCheckEvent(event)) {
+        if (await applyGlobal(em, seq, event)) applied++;
+        else duplicates++;
+        continue;
+      }
       if (seen.has(event.id)) {
         duplicates++;
         continue;
@@ -93,7 +129,64 @@ export async function findCheck(db: Database, id: string): Promise<CheckView | n
   return { row, timeline };
 }
 
+export async function findState(db: Database, id: string): Promise<CheckState | null> {
+  const row = await db.em().findOne(SecurityCheck, { id }, { fields: ['state'] });
+  return row?.state ?? null;
+}
+
 export async function cursorOf(db: Database, name: string): Promise<{ lastSeq: number; applied: number } | null> {
   const c = await db.em().findOne(ProjectionCursor, { name });
   return c ? { lastSeq: c.lastSeq, applied: c.applied } : null;
+}
+
+function toActive(r: { id: string; fingerprint: string; scopeKind: string; instanceHost: string; projectPath?: string | null; owner: string; reason: string; expiresAt?: Date | null }): ActiveException {
+  return {
+    id: r.id,
+    fingerprint: r.fingerprint,
+    scope: r.scopeKind === 'project' && r.projectPath ? { kind: 'project', instanceHost: r.instanceHost, projectPath: r.projectPath } : { kind: 'instance', instanceHost: r.instanceHost },
+    owner: r.owner,
+    reason: r.reason,
+    expiresAt: r.expiresAt ? r.expiresAt.toISOString() : null,
+  };
+}
+
+/** Unrevoked, unexpired exceptions that could cover these fingerprints on this instance. */
+export async function activeExceptions(db: Database, instanceHost: string, fingerprints: string[], now: Date): Promise<ActiveException[]> {
+  if (fingerprints.length === 0) return [];
+  const rows = await db.em().find(FindingException, {
+    instanceHost,
+    fingerprint: { $in: fingerprints },
+    revokedAt: null,
+    $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }],
+  });
+  return rows.map(toActive);
+}
+
+export interface ExceptionFilter {
+  instanceHost?: string;
+  projectPath?: string;
+  includeInactive?: boolean;
+}
+
+export async function listExceptions(db: Database, filter: ExceptionFilter, now: Date) {
+  const rows = await db.em().find(
+    FindingException,
+    {
+      ...(filter.instanceHost ? { instanceHost: filter.instanceHost } : {}),
+      ...(filter.projectPath ? { $or: [{ projectPath: filter.projectPath }, { scopeKind: 'instance' }] } : {}),
+      ...(filter.includeInactive ? {} : { revokedAt: null, $and: [{ $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }] }] }),
+    },
+    { orderBy: { createdAt: 'desc' }, limit: 1000 },
+  );
+  return rows.map((r) => ({ ...toActive(r), createdAt: r.createdAt.toISOString(), revokedAt: r.revokedAt?.toISOString() ?? null, revokedBy: r.revokedBy }));
+}
+
+export async function findException(db: Database, id: string) {
+  return db.em().findOne(FindingException, { id });
+}
+
+/** Checks still in progress whose first event is older than `before`: candidates for check.expired. */
+export async function stuckChecks(db: Database, before: Date, limit = 500): Promise<CheckState[]> {
+  const rows = await db.em().find(SecurityCheck, { status: 'in_progress', createdAt: { $lt: before } }, { limit, orderBy: { createdAt: 'asc' } });
+  return rows.filter((r) => !r.state.expired).map((r) => r.state);
 }
