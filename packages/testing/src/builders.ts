@@ -49,7 +49,7 @@ export interface CheckFixture {
   context: CheckContext;
 }
 
-export function aCheck(opts: { sha?: string; project?: string; job?: JobPlan; host?: string } = {}): CheckFixture {
+export function aCheck(opts: { sha?: string; project?: string; job?: JobPlan; host?: string; instanceUrl?: string } = {}): CheckFixture {
   const sha = opts.sha ?? nextSha();
   const project = opts.project ?? 'mike/diaspora';
   const host = opts.host ?? 'example.com';
@@ -58,9 +58,9 @@ export function aCheck(opts: { sha?: string; project?: string; job?: JobPlan; ho
     securityCheckId: securityCheckId('GIT_LOCAL', host, project, sha),
     correlationId: `delivery-${sha.slice(0, 8)}`,
     context: {
-      instance: { host, url: `http://${host}/`, prefix: 'GIT_LOCAL' },
+      instance: { host, url: opts.instanceUrl ?? `http://${host}/`, prefix: 'GIT_LOCAL' },
       eventType: 'push',
-      project: { id: 15, pathWithNamespace: project, webUrl: `http://${host}/${project}`, gitHttpUrl: `http://${host}/${project}.git`, defaultBranch: 'master' },
+      project: { id: 15, pathWithNamespace: project, webUrl: `${opts.instanceUrl ?? `http://${host}/`}${project}`, gitHttpUrl: `${opts.instanceUrl ?? `http://${host}/`}${project}.git`, defaultBranch: 'master' },
       commit: { sha, ref: 'refs/heads/master' },
       range: { kind: 'push', ref: 'refs/heads/master', before: 'b'.repeat(40), after: sha },
       user: { id: 4, username: 'jsmith', name: 'John Smith' },

@@ -1,4 +1,4 @@
-import { effectiveStatus, errorReasons, exceptionCovers, type ActiveException, type CheckState } from './check-status.ts';
+import { blockingFindings, effectiveStatus, errorReasons, type ActiveException, type CheckState } from './check-status.ts';
 
 export interface TimelineEntry {
   seq: number;
@@ -20,31 +20,27 @@ export function toCheckDetails(
 ) {
   const ctx = state.context;
   const outputs = Object.values(state.outputs);
-  const coveredBy = (handler: string | undefined, fingerprint: string) =>
-    handler === 'builtin' ? exceptions.find((e) => exceptionCovers(e, fingerprint, state, now)) : undefined;
-  const listed = outputs.flatMap((o) =>
-    o.blocking.map((f) => ({
-      exception: coveredBy(o.handler, f.fingerprint),
-      scan: o.scan,
-      output: o.output,
-      rule: f.ruleId,
-      description: f.description,
-      file: f.file,
-      line: f.startLine,
-      end_line: f.endLine,
-      commit: f.commit,
-      author: f.author ?? null,
-      date: f.date ?? null,
-      fingerprint: f.fingerprint,
-      severity: f.severity,
-      links: {
-        ...(ctx && f.commit && /^[0-9a-f]{40}/.test(f.commit)
-          ? { file: `${ctx.project.webUrl}/-/blob/${f.commit}/${f.file.split('/').map(encodeURIComponent).join('/')}#L${f.startLine}` }
-          : {}),
-        ...f.links,
-      },
-    })),
-  );
+  const listed = blockingFindings(state, exceptions, now).map(({ scan, output, finding: f, exception }) => ({
+    exception,
+    scan,
+    output,
+    rule: f.ruleId,
+    description: f.description,
+    file: f.file,
+    line: f.startLine,
+    end_line: f.endLine,
+    commit: f.commit,
+    author: f.author ?? null,
+    date: f.date ?? null,
+    fingerprint: f.fingerprint,
+    severity: f.severity,
+    links: {
+      ...(ctx && f.commit && /^[0-9a-f]{40}/.test(f.commit)
+        ? { file: `${ctx.project.webUrl}/-/blob/${f.commit}/${f.file.split('/').map(encodeURIComponent).join('/')}#L${f.startLine}` }
+        : {}),
+      ...f.links,
+    },
+  }));
   const blocking = listed.filter((f) => !f.exception).map(({ exception: _e, ...f }) => f);
   const excepted = listed.flatMap(({ exception, ...f }) =>
     exception ? [{ ...f, exception: { id: exception.id, owner: exception.owner, reason: exception.reason, expires_at: exception.expiresAt } }] : [],

@@ -243,6 +243,18 @@ export function exceptionCovers(e: ActiveException, fingerprint: string, state: 
   return e.scope.kind === 'instance' || e.scope.projectPath === state.context.project.pathWithNamespace;
 }
 
+/** Every blocking finding of the check with the exception (built-in output only) that covers it, if any. */
+export function blockingFindings(state: CheckState, exceptions: ActiveException[], now: Date) {
+  return Object.values(state.outputs).flatMap((o) =>
+    o.blocking.map((finding) => ({
+      scan: o.scan,
+      output: o.output,
+      finding,
+      exception: o.handler === 'builtin' ? exceptions.find((e) => exceptionCovers(e, finding.fingerprint, state, now)) : undefined,
+    })),
+  );
+}
+
 /**
  * The status as of `now`, with exceptions applied to the built-in output's findings (DefectDojo triages in
  * DefectDojo). Exceptions take effect on the next read and lapse at their expiry, without any event about
@@ -250,10 +262,7 @@ export function exceptionCovers(e: ActiveException, fingerprint: string, state: 
  */
 export function effectiveStatus(state: CheckState, exceptions: ActiveException[], now: Date): Exclude<CheckStatus, 'not_started'> {
   if (state.status !== 'fail') return state.status;
-  const stillBlocking = Object.values(state.outputs).some((o) =>
-    o.handler === 'builtin' ? o.blocking.some((f) => !exceptions.some((e) => exceptionCovers(e, f.fingerprint, state, now))) : o.blocking.length > 0,
-  );
-  return stillBlocking ? 'fail' : 'success';
+  return blockingFindings(state, exceptions, now).some((b) => !b.exception) ? 'fail' : 'success';
 }
 
 /** Why a check is `error`, in words a person can act on. */

@@ -14,6 +14,10 @@ export const ResultsSettings = CommonSettings.extend({
   RESULTS_BATCH_SIZE: z.coerce.number().int().min(1).max(5000).default(200),
   /** Bearer token for the exception API (create, list, revoke). Unset: that API refuses every call. */
   SECBOT_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Bearer token that lets clients other than GitLab CI jobs read check reports. Unset: CI job tokens only. */
+  SECBOT_READ_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** How long a verified CI job token stays trusted for its project. */
+  RESULTS_JOB_TOKEN_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
   /** A check still in progress this long after its first event becomes `error` (check.expired). */
   RESULTS_CHECK_DEADLINE_SECONDS: z.coerce.number().int().min(1).default(1800),
   RESULTS_DEADLINE_SWEEP_SECONDS: z.coerce.number().int().min(1).default(30),

@@ -5,6 +5,8 @@ import { applyBatch, cursorOf } from './adapters/postgres/projection-store.ts';
 import { registerCheckRoutes } from './check-routes.ts';
 import { startDeadlineSweeper } from './deadline.ts';
 import { registerExceptionRoutes } from './exception-routes.ts';
+import { createGitLabJobsClient } from './adapters/gitlab/client.ts';
+import { registerReportRoutes } from './report-routes.ts';
 import { reevaluationRequester } from './reevaluation.ts';
 import { ResultsSettings } from './config.ts';
 
@@ -68,6 +70,14 @@ export async function startResults(
     onFailedRead: reevaluationRequester({ publisher, log, windowSeconds: settings.RESULTS_REEVALUATION_WINDOW_SECONDS }),
   });
   registerExceptionRoutes(app, { db, publisher, apiToken: settings.SECBOT_API_TOKEN, applied });
+  registerReportRoutes(app, {
+    db,
+    gitlab: createGitLabJobsClient(),
+    publicUrl,
+    readToken: settings.SECBOT_READ_TOKEN,
+    log,
+    cacheSeconds: settings.RESULTS_JOB_TOKEN_CACHE_SECONDS,
+  });
   const sweeper = startDeadlineSweeper({
     db,
     publisher,

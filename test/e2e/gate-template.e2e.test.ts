@@ -1,0 +1,158 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import { parse } from 'yaml';
+import { createLogger, createPublisher, type Publisher } from '@secbot/service-kit';
+import {
+  aCheck,
+  aFinding,
+  anEventReceived,
+  anOutputCompleted,
+  aScanCompleted,
+  captureLogs,
+  fakeGitLabJobs,
+  fixturePath,
+  publishEvents,
+  streamEnv,
+  testNats,
+  type FakeGitLabJobs,
+  type TestNats,
+} from '@secbot/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../services/results/src/adapters/postgres/database.ts';
+import { startResults, type RunningResults } from '../../services/results/src/service.ts';
+
+const DSN = process.env['SECBOT_TEST_POSTGRES_DSN'] ?? 'postgresql://postgres@127.0.0.1:5432/secbot_test';
+const template = parse(readFileSync(new URL('../../deploy/gitlab/secbot-gate.gitlab-ci.yml', import.meta.url), 'utf8')) as Record<string, { script?: string[]; artifacts?: any }>;
+const script = (template['.secbot-gate']?.script ?? []).join('\n');
+const ajv = new Ajv({ strict: false });
+addFormats.default(ajv);
+const validReport = ajv.compile(JSON.parse(readFileSync(fixturePath('gitlab-security-report-schema/secret-detection-report-format.15.2.1.json'), 'utf8')) as object);
+
+const schema = `t_gate_${randomBytes(4).toString('hex')}`;
+let nats: TestNats;
+let gitlab: FakeGitLabJobs;
+let results: RunningResults;
+let publisher: Publisher;
+
+beforeAll(async () => {
+  nats = await testNats('gate');
+  gitlab = await fakeGitLabJobs();
+  results = await startResults({ ...streamEnv(nats.stream), SECBOT_POSTGRES_DSN: DSN, SECBOT_DB_SCHEMA: schema, LOG_LEVEL: 'warn' }, { port: 0, logDestination: captureLogs() });
+  publisher = createPublisher({ js: nats.js, stream: nats.stream });
+});
+
+afterAll(async () => {
+  await results?.close();
+  await gitlab?.close();
+  const db = await openDatabase({ driver: 'postgresql', dsn: DSN, schema: 'public' }, createLogger({ service: 't', level: 'silent' }));
+  await db.em().getConnection().execute(`drop schema if exists "${schema}" cascade`);
+  await db.close();
+  await nats?.cleanup();
+});
+
+/** A check of project mike/diaspora on the fake GitLab, whose CI job token is valid while "running". */
+function newCheck() {
+  const c = aCheck({ host: '127.0.0.1', instanceUrl: gitlab.url });
+  const token = `glcbt-${randomBytes(8).toString('hex')}`;
+  gitlab.jobs.set(token, { id: Math.floor(Math.random() * 1e6), projectId: c.context.project.id, sha: c.sha, status: 'running' });
+  return { c, token };
+}
+
+/** Runs the template's script as GitLab would: sh, in a fresh build directory, with the CI variables. */
+function runGate(c: ReturnType<typeof aCheck>, token: string, extra: Record<string, string> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'secbot-gate-'));
+  return new Promise<{ code: number | null; out: string; dir: string }>((resolve) => {
+    const p = spawn('sh', ['-c', script], {
+      cwd: dir,
+      env: {
+        PATH: process.env['PATH'],
+        CI_SERVER_HOST: '127.0.0.1',
+        CI_PROJECT_PATH: c.context.project.pathWithNamespace,
+        CI_COMMIT_SHA: c.sha,
+        CI_JOB_TOKEN: token,
+        SECBOT_URL: results.url,
+        SECBOT_PREFIX: 'GIT_LOCAL',
+        SECBOT_TIMEOUT_SECONDS: '20',
+        SECBOT_REPORT_FILE: 'gl-secret-detection-report.json',
+        ...extra,
+      },
+    });
+    let out = '';
+    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    p.on('exit', (code) => resolve({ code, out, dir }));
+  });
+}
+
+describe('deploy/gitlab/secbot-gate.gitlab-ci.yml', () => {
+  it('declares the report GitLab shows in the merge request', () => {
+    expect(template['secbot-gate']).toMatchObject({ extends: '.secbot-gate' });
+    expect(template['.secbot-gate']?.artifacts).toMatchObject({ when: 'always', reports: { secret_detection: 'gl-secret-detection-report.json' } });
+  });
+
+  it('fails on a blocking finding, prints the summary and writes a valid report', async () => {
+    const { c, token } = newCheck();
+    const finding = aFinding({ file: 'config/deploy.yml', startLine: 12 });
+    await publishEvents(publisher, [anEventReceived(c), aScanCompleted(c, { findings: [finding] }), anOutputCompleted(c, { blocking: [finding] })]);
+    await results.caughtUp();
+
+    const { code, out, dir } = await runGate(c, token);
+
+    expect(code).toBe(1);
+    expect(out).toContain('Status: fail');
+    expect(out).toMatch(/- aws-access-token {2}config\/deploy\.yml:12 {2}commit a{12}/);
+    const report = JSON.parse(readFileSync(join(dir, 'gl-secret-detection-report.json'), 'utf8')) as { vulnerabilities: unknown[] };
+    expect(validReport(report), JSON.stringify(validReport.errors)).toBe(true);
+    expect(report.vulnerabilities).toHaveLength(1);
+  });
+
+  it('passes a clean check with exit 0', async () => {
+    const { c, token } = newCheck();
+    await publishEvents(publisher, [anEventReceived(c), aScanCompleted(c), anOutputCompleted(c)]);
+    await results.caughtUp();
+
+    const { code, out, dir } = await runGate(c, token);
+
+    expect(code).toBe(0);
+    expect(out).toContain('No blocking findings.');
+    expect(existsSync(join(dir, 'gl-secret-detection-report.json'))).toBe(true);
+  });
+
+  it('waits while the check is in progress, then passes', async () => {
+    const { c, token } = newCheck();
+    await publishEvents(publisher, [anEventReceived(c), aScanCompleted(c)]);
+    setTimeout(() => void publishEvents(publisher, [anOutputCompleted(c)]), 2500);
+
+    const { code, out } = await runGate(c, token);
+
+    expect(out).toContain('status: in_progress; checking again');
+    expect(code).toBe(0);
+  });
+
+  it('exits 2 on error, with the reason', async () => {
+    const { c, token } = newCheck();
+    await publishEvents(publisher, [anEventReceived(c), aScanCompleted(c, { status: 'error', reason: 'GitLab refused the token (401): check auth_token' })]);
+    await results.caughtUp();
+
+    const { code, out } = await runGate(c, token);
+
+    expect(code).toBe(2);
+    expect(out).toContain('reason: scan gitleaks: GitLab refused the token (401): check auth_token');
+  });
+
+  it('gives up on not_started after the timeout, telling the user what to check', async () => {
+    const { c, token } = newCheck();
+
+    const { code, out } = await runGate(c, token, { SECBOT_TIMEOUT_SECONDS: '3' });
+
+    expect(code).toBe(3);
+    expect(out).toContain('SecBot never heard of this commit');
+    expect(out).toContain('system hook');
+    expect(out).toContain('config.yml covers mike/diaspora');
+  });
+});
