@@ -43,3 +43,18 @@ export const events = {
 export type AnyEvent = EventReceived | ScanCompleted | OutputCompleted | Notified | CheckExpired | ReevaluationRequested;
 /** Events about no single check. */
 export type AnyGlobalEvent = ExceptionCreated | ExceptionRevoked;
+
+type KnownDefinition = (typeof events)[keyof typeof events];
+
+/** The definition whose subject this is under `prefix`, or undefined for a subject SecBot does not know. */
+export function definitionForSubject(prefix: string, subject: string): KnownDefinition | undefined {
+  return Object.values(events).find((d) => d.subject(prefix) === subject);
+}
+
+/** Parses a stored message into its event: 'unknown' for another subject, 'invalid' when it breaks its schema. */
+export function decodeEvent(prefix: string, subject: string, payload: unknown): AnyEvent | AnyGlobalEvent | 'unknown' | 'invalid' {
+  const definition = definitionForSubject(prefix, subject);
+  if (!definition) return 'unknown';
+  const parsed = definition.schema.safeParse(payload);
+  return parsed.success ? (parsed.data) : 'invalid';
+}

@@ -23,6 +23,8 @@ export const ResultsSettings = CommonSettings.extend({
   RESULTS_DEADLINE_SWEEP_SECONDS: z.coerce.number().int().min(1).default(30),
   /** A failing check's status read asks external outputs to re-evaluate triage at most once per window. */
   RESULTS_REEVALUATION_WINDOW_SECONDS: z.coerce.number().int().min(1).default(30),
+  /** How often results looks whether a rebuild pointed it at a new schema. */
+  RESULTS_POINTER_POLL_SECONDS: z.coerce.number().min(0.2).max(300).default(2),
   /** Names the projection's checkpoint (the stream position committed with its rows); one per schema. */
   RESULTS_PROJECTION_NAME: z.string().regex(/^[A-Za-z0-9_-]+$/).optional(),
 }).superRefine((s, ctx) => {

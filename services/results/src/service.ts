@@ -36,16 +36,34 @@ export async function startResults(
   const { log, metrics, nats, stream } = rt;
   const db = await openDatabase(databaseConfig(settings), log);
   const projection = projectionName(settings);
-  const projector = startProjector({
-    nats,
-    stream,
-    name: projection,
-    checkpoint: async () => (await cursorOf(db, projection))?.lastSeq ?? 0,
-    log,
-    metrics,
-    batchSize: settings.RESULTS_BATCH_SIZE,
-    apply: (batch, upToSeq) => applyBatch(db, projection, batch, upToSeq),
-  });
+  const pointed = await db.pointedSchema();
+  if (pointed && pointed !== db.schema) await db.switchTo(pointed);
+  const runProjector = () =>
+    startProjector({
+      nats,
+      stream,
+      name: projection,
+      checkpoint: async () => (await cursorOf(db, projection))?.lastSeq ?? 0,
+      log,
+      metrics,
+      batchSize: settings.RESULTS_BATCH_SIZE,
+      apply: (batch, upToSeq) => applyBatch(db, projection, batch, upToSeq),
+    });
+  let projector = runProjector();
+  // A rebuild points the configured schema at a fresh one: follow it without pausing reads. The new schema
+  // is complete up to the rebuild's checkpoint, and the projector resumes from there.
+  let switching = Promise.resolve();
+  const follow = setInterval(() => {
+    switching = switching.then(async () => {
+      const target = await db.pointedSchema().catch(() => null);
+      if (!target || target === db.schema) return;
+      await projector.stop();
+      const from = db.schema;
+      await db.switchTo(target);
+      projector = runProjector();
+      log.info({ from, to: target }, 'Projection switched to a rebuilt schema');
+    });
+  }, settings.RESULTS_POINTER_POLL_SECONDS * 1000);
 
   const app = await createHttpServer({
     service: 'results',
@@ -95,6 +113,8 @@ export async function startResults(
       await applied((await nats.jsm.streams.info(stream.name)).state.last_seq, timeoutMs);
     },
     async close() {
+      clearInterval(follow);
+      await switching;
       await app.close();
       await sweeper.stop();
       await projector.stop();

@@ -6,6 +6,7 @@ import type { EntityManager, MikroORM } from '@mikro-orm/core';
 import type { Logger } from '@secbot/service-kit';
 import { Migration20261123000000_initial } from '../../../migrations/Migration20261123000000_initial.ts';
 import { Migration20261123010000_exceptions } from '../../../migrations/Migration20261123010000_exceptions.ts';
+import { Migration20261123020000_pointer } from '../../../migrations/Migration20261123020000_pointer.ts';
 import { entities } from './entities.ts';
 
 export type DatabaseConfig =
@@ -13,8 +14,18 @@ export type DatabaseConfig =
   | { driver: 'pglite'; dir: string; schema: string };
 
 export interface Database {
+  /** A fork on the schema the projection currently lives in. */
   em(): EntityManager;
-  schema: string;
+  /** That schema: the configured one, or the one a rebuild pointed to. */
+  readonly schema: string;
+  /** The configured schema, which holds the pointer. */
+  readonly baseSchema: string;
+  /** Reads the pointer; null when no rebuild ever switched. */
+  pointedSchema(): Promise<string | null>;
+  /** Migrates `schema` (creating it) and makes it the one em() and table() use. */
+  switchTo(schema: string): Promise<void>;
+  /** Points the configured schema at `schema` (what a rebuild does when it is done). */
+  point(schema: string): Promise<void>;
   /** A table name qualified with the projection's schema, for hand-written statements. */
   table(name: string): string;
   ping(): Promise<void>;
@@ -22,7 +33,7 @@ export interface Database {
   describe: string;
 }
 
-export const migrationsList = [Migration20261123000000_initial, Migration20261123010000_exceptions];
+export const migrationsList = [Migration20261123000000_initial, Migration20261123010000_exceptions, Migration20261123020000_pointer];
 
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
@@ -84,13 +95,35 @@ export async function openDatabase(config: DatabaseConfig, log: Logger): Promise
     describe = `pglite:${config.dir}`;
     orm = await PgliteORM.init({ ...common(config.schema), dbName: config.dir });
   }
-  const connection = orm.em.getConnection();
-  await connection.execute(`create schema if not exists ${quoteIdent(config.schema)}`);
-  await orm.migrator.up();
+  const migrate = async (schema: string) => {
+    await orm.em.getConnection().execute(`create schema if not exists ${quoteIdent(schema)}`);
+    await orm.migrator.up({ schema });
+  };
+  await migrate(config.schema);
+  let current = config.schema;
+  const pointerTable = `${quoteIdent(config.schema)}.${quoteIdent('projection_pointer')}`;
   return {
-    em: () => orm.em.fork(),
-    schema: config.schema,
-    table: (name) => `${quoteIdent(config.schema)}.${quoteIdent(name)}`,
+    em: () => orm.em.fork({ schema: current }),
+    get schema() {
+      return current;
+    },
+    baseSchema: config.schema,
+    async pointedSchema() {
+      const rows: unknown = await orm.em.getConnection().execute(`select "active_schema" from ${pointerTable} where "id" = 1`);
+      const first: unknown = Array.isArray(rows) ? rows[0] : undefined;
+      const active = first && typeof first === 'object' && 'active_schema' in first ? first.active_schema : undefined;
+      return typeof active === 'string' ? active : null;
+    },
+    async switchTo(schema) {
+      await migrate(schema);
+      current = schema;
+    },
+    async point(schema) {
+      await orm.em
+        .getConnection()
+        .execute(`insert into ${pointerTable} ("id", "active_schema", "switched_at") values (1, ?, now()) on conflict ("id") do update set "active_schema" = excluded."active_schema", "switched_at" = excluded."switched_at"`, [schema]);
+    },
+    table: (name) => `${quoteIdent(current)}.${quoteIdent(name)}`,
     describe,
     async ping() {
       await orm.em.getConnection().execute('select 1');
