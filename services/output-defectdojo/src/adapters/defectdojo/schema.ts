@@ -66,9 +66,13 @@ const GitleaksItem = z.looseObject({
 });
 
 /**
- * The report as the "Gitleaks Scan" parser accepts it. Two traps of that parser (contracts § 2.5):
- * a v8 finding with an empty `Description` fails the whole import, so it gets the rule id instead; and
- * `Secret`/`Match` are shown in clear, so anything but an already redacted secret is replaced here too.
+ * The report as the "Gitleaks Scan" parser accepts it. Three traps of that parser (contracts § 2.5):
+ * a v8 finding with an empty `Description` fails the whole import, so it gets the rule id instead;
+ * `Secret`/`Match` are shown in clear, so anything but an already redacted secret is replaced here too;
+ * and the commit hash, date and message go into the description, which is part of the hash_code, so the
+ * same secret at the same place re-found in another commit (a rebase, a squash, a cherry-pick) would be a
+ * new finding instead of a duplicate of the triaged one. They are blanked; the commit stays on the test
+ * (`commit_hash`, tags) and in SecBot's events.
  * Returns undefined when the content is not a gitleaks JSON report.
  */
 export function toDojoGitleaksReport(content: string): string | undefined {
@@ -86,7 +90,7 @@ export function toDojoGitleaksReport(content: string): string | undefined {
     const secret = typeof item.Secret === 'string' ? item.Secret : '';
     const match = typeof item.Match === 'string' && secret !== '' && secret !== 'REDACTED' ? item.Match.split(secret).join('REDACTED') : item.Match;
     const description = item.Description || item.RuleID || 'gitleaks finding';
-    return { ...item, Description: description, Secret: 'REDACTED', Match: match ?? '' };
+    return { ...item, Description: description, Secret: 'REDACTED', Match: match ?? '', Commit: '', Date: '', Message: '' };
   });
   return JSON.stringify(cleaned);
 }

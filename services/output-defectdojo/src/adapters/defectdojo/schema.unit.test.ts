@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { aGitleaksItem, aGitleaksReport } from '../../test-builders.ts';
+import { dojoHashCode, parseGitleaksForDojo } from '@secbot/testing';
 import { toDojoGitleaksReport } from './schema.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../../../../../test/fixtures/defectdojo/${name}`, import.meta.url), 'utf8');
@@ -21,10 +22,17 @@ describe('toDojoGitleaksReport', () => {
     expect(JSON.parse(out)).toEqual([expect.objectContaining({ Secret: 'REDACTED', Match: 'key = REDACTED' })]);
   });
 
-  it('leaves an already redacted v8 report as it is', () => {
+  it('leaves an already redacted v8 report as it is but for the commit data', () => {
     const items = [aGitleaksItem()];
 
-    expect(JSON.parse(toDojoGitleaksReport(aGitleaksReport(items)) ?? 'null')).toEqual(items);
+    expect(JSON.parse(toDojoGitleaksReport(aGitleaksReport(items)) ?? 'null')).toEqual(items.map((i) => ({ ...i, Commit: '', Date: '', Message: '' })));
+  });
+
+  it('gives the same secret at the same place in two commits the same DefectDojo hash code', () => {
+    const inCommit = (Commit: string, Date: string, Message: string) =>
+      parseGitleaksForDojo(toDojoGitleaksReport(aGitleaksReport([aGitleaksItem({ Commit, Date, Message })])) ?? '[]').map((f) => dojoHashCode({ ...f, cwe: 798, service: null }));
+
+    expect(inCommit('a'.repeat(40), '2026-11-23T09:00:00Z', 'add key')).toEqual(inCommit('b'.repeat(40), '2026-11-24T10:00:00Z', 'rebased'));
   });
 
   it('keeps legacy v7 reports for the legacy parser path', () => {
