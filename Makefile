@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: up test bench install lint typecheck test-unit test-int test-e2e clean
+.PHONY: up test bench bench-projection install lint typecheck test-unit test-int test-e2e clean
 
 install:
 	@scripts/bootstrap.sh
@@ -14,7 +14,10 @@ test: install
 	@scripts/test.sh
 
 bench: install
-	@node bench/run.ts
+	@scripts/ensure-services.sh && node bench/run.ts
+
+bench-projection: install
+	@scripts/ensure-services.sh && node bench/projection.ts
 
 lint: install
 	@eslint .

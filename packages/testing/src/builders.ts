@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   deterministicId,
   securityCheckId,
@@ -13,8 +14,8 @@ import {
 
 /** Builders for events and findings, so tests say only what matters to them. */
 
-let counter = 0;
-const nextSha = () => (++counter).toString(16).padStart(40, 'a').slice(-40);
+// Random, not a counter: checks built in different test files or processes never collide.
+const nextSha = () => randomBytes(20).toString('hex');
 
 export function aJobPlan(overrides: Partial<JobPlan> = {}): JobPlan {
   return {
