@@ -1,30 +1,9 @@
 import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
-import {
-  CheckExpiredV1,
-  EventReceivedV1,
-  ExceptionCreatedV1,
-  ExceptionRevokedV1,
-  NotifiedV1,
-  OutputCompletedV1,
-  ReevaluationRequestedV1,
-  ScanCompletedV1,
-  type AnyGlobalEvent,
-  type StreamSettings,
-} from '@secbot/contracts';
+import { decodeEvent, type AnyGlobalEvent, type StreamSettings } from '@secbot/contracts';
 import { errorMessage, type Logger, type Metrics, type Nats } from '@secbot/service-kit';
 import type { ProjectedEvent } from '../../check-status.ts';
 import type { StoredEvent } from '../postgres/projection-store.ts';
 
-const definitions = [
-  EventReceivedV1,
-  ScanCompletedV1,
-  OutputCompletedV1,
-  NotifiedV1,
-  CheckExpiredV1,
-  ReevaluationRequestedV1,
-  ExceptionCreatedV1,
-  ExceptionRevokedV1,
-];
 
 export interface ProjectorOptions {
   nats: Nats;
@@ -46,10 +25,7 @@ export interface Projector {
 }
 
 export function decode(stream: StreamSettings, subject: string, payload: unknown): ProjectedEvent | AnyGlobalEvent | 'unknown' | 'invalid' {
-  const definition = definitions.find((d) => d.subject(stream.prefix) === subject);
-  if (!definition) return 'unknown';
-  const parsed = definition.schema.safeParse(payload);
-  return parsed.success ? parsed.data : 'invalid';
+  return decodeEvent(stream.prefix, subject, payload);
 }
 
 /**

@@ -1,0 +1,179 @@
+import { NotifiedV1, type AnyEvent } from '@secbot/contracts';
+import { createPublisher } from '@secbot/service-kit';
+import {
+  aCheck,
+  aCheckExpired,
+  aFinding,
+  aJobPlan,
+  anEventReceived,
+  anOutputCompleted,
+  aScanCompleted,
+  captureLogs,
+  eventually,
+  fakeGitLabApi,
+  publishEvents,
+  readStream,
+  streamEnv,
+  testNats,
+  type CheckFixture,
+  type FakeGitLabApi,
+  type TestNats,
+} from '@secbot/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { noteMarker } from './merge-request-note.ts';
+import { startNotifierGitLab, type RunningService } from './service.ts';
+
+describe('notifier-gitlab on JetStream', () => {
+  let nats: TestNats;
+  let gitlab: FakeGitLabApi;
+  let service: RunningService;
+  const notifier = { name: 'gitlab', handler: 'gitlab', config: {} };
+
+  const publish = (events: AnyEvent[]) => publishEvents(createPublisher({ js: nats.js, stream: nats.stream }), events);
+  const notifiedOf = async (checkId: string): Promise<NotifiedV1[]> =>
+    (await readStream(nats, nats.stream))
+      .filter((m) => m.subject === NotifiedV1.subject(nats.stream.prefix))
+      .map((m) => NotifiedV1.schema.parse(m.json))
+      .filter((e) => e.securityCheckId === checkId);
+
+  /** A check of a push, or of merge request `iid`, on the fake GitLab's instance. */
+  function aCheckOn(opts: { mergeRequest?: number; projectId?: number } = {}): CheckFixture {
+    const check = aCheck({ job: aJobPlan({ notifiers: [notifier] }) });
+    const context = { ...check.context, instance: { ...check.context.instance, url: gitlab.url }, project: { ...check.context.project, id: opts.projectId ?? 15 } };
+    if (opts.mergeRequest === undefined) return { ...check, context };
+    const iid = opts.mergeRequest;
+    return {
+      ...check,
+      context: {
+        ...context,
+        eventType: 'merge_request',
+        range: { kind: 'merge_request', iid, targetBranch: 'master', sourceBranch: 'feature', sourceGitHttpUrl: null, headRef: `refs/merge-requests/${iid}/head`, lastCommit: check.sha, oldrev: null },
+        mergeRequest: { iid, title: 'Add deploy config', sourceBranch: 'feature', targetBranch: 'master' },
+      },
+    };
+  }
+
+  beforeAll(async () => {
+    nats = await testNats('gitlabnotifier');
+    gitlab = await fakeGitLabApi({ token: 'glpat-notifier-int', projects: { 15: 'mike/diaspora', 16: 'mike/other' } });
+    service = await startNotifierGitLab(
+      {
+        ...streamEnv(nats.stream),
+        GITLAB_CONFIGS: JSON.stringify([{ host: gitlab.url, webhook_secret_token: 'int-webhook-secret', auth_token: gitlab.token, prefix: 'GIT_LOCAL' }]),
+        RESULTS_PUBLIC_URL: 'https://secbot.example.com',
+      },
+      { port: 0, logDestination: captureLogs(), backoffMs: () => 200 },
+    );
+  });
+  afterAll(async () => {
+    await service?.close();
+    await gitlab?.close();
+    await nats?.jsm.streams.delete(`KV_${nats.stream.name}_notifier_gitlab`).catch(() => undefined);
+    await nats?.cleanup();
+  });
+
+  it('serves /healthz, /readyz and /metrics', async () => {
+    expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${service.url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${service.url}/metrics`)).status).toBe(200);
+  });
+
+  it('moves the commit status pending → running → success for a clean push', async () => {
+    const check = aCheckOn();
+
+    await publish([anEventReceived(check)]);
+    await eventually(() => gitlab.statusOf(check.sha)?.status === 'pending' || undefined);
+    await publish([aScanCompleted(check)]);
+    await eventually(() => gitlab.statusOf(check.sha)?.status === 'running' || undefined);
+    await publish([anOutputCompleted(check)]);
+    const status = await eventually(() => (gitlab.statusOf(check.sha)?.status === 'success' ? gitlab.statusOf(check.sha) : undefined));
+
+    expect(status).toMatchObject({
+      history: ['pending', 'running', 'success'],
+      name: 'secbot',
+      ref: 'master',
+      target_url: `https://secbot.example.com/v1/security/gitlab/check/${check.securityCheckId}/details`,
+      description: 'SecBot: no blocking secrets',
+    });
+    const notified = await eventually(async () => {
+      const list = await notifiedOf(check.securityCheckId);
+      return list.length ? list : undefined;
+    });
+    expect(notified.map((n) => [n.data.target, n.data.status])).toEqual([['commit-status', 'sent']]);
+  });
+
+  it('keeps one merge request note: created when a push blocks, updated in place on the next push, resolved after triage', async () => {
+    const first = aCheckOn({ mergeRequest: 7 });
+    const second = aCheckOn({ mergeRequest: 7 });
+    const secret = aFinding({ fingerprint: 'fp-mr', links: { defectdojo: 'https://dojo.example.com/finding/1' } });
+    gitlab.seedNote(15, 7, 'LGTM, but see the pipeline');
+
+    await publish([anEventReceived(first), aScanCompleted(first, { findings: [secret] }), anOutputCompleted(first, { blocking: [secret] })]);
+    await eventually(() => gitlab.statusOf(first.sha)?.status === 'failed' || undefined);
+    const created = await eventually(() => gitlab.notesOn(15, 7).find((n) => n.body.startsWith(noteMarker('gitlab'))));
+    expect(created.body).toContain('SecBot: 1 blocking secret');
+
+    await publish([anEventReceived(second), aScanCompleted(second, { findings: [secret] }), anOutputCompleted(second, { blocking: [secret] })]);
+    await eventually(() => gitlab.statusOf(second.sha)?.status === 'failed' || undefined);
+    await eventually(() => (created.body.includes(second.sha.slice(0, 8)) ? true : undefined));
+    await publish([anOutputCompleted(second, { blocking: [], revision: 1 })]);
+    await eventually(() => gitlab.statusOf(second.sha)?.status === 'success' || undefined);
+    await eventually(() => (created.body.includes('everything is resolved') ? true : undefined));
+
+    expect(gitlab.notesOn(15, 7).filter((n) => n.body.startsWith(noteMarker('gitlab')))).toHaveLength(1);
+    expect(created.edits).toBe(2);
+    expect(gitlab.statusOf(first.sha)?.history).toEqual(['pending', 'running', 'failed']);
+    expect(gitlab.statusOf(second.sha)?.description).toBe('SecBot: no blocking secrets');
+  });
+
+  it('writes the note when the same commit was pushed and opened as a merge request (one check, two events)', async () => {
+    const mr = aCheckOn({ mergeRequest: 9, projectId: 16 });
+    const push: CheckFixture = { ...mr, context: { ...aCheckOn({ projectId: 16 }).context, commit: mr.context.commit } };
+    const secret = aFinding({ fingerprint: 'fp-push-and-mr' });
+
+    await publish([anEventReceived(push), anEventReceived(mr, { delivery: 'mr-delivery' })]);
+    await publish([aScanCompleted(push, { findings: [secret] }), anOutputCompleted(push, { blocking: [secret] })]);
+
+    const note = await eventually(() => gitlab.notesOn(16, 9).find((n) => n.body.startsWith(noteMarker('gitlab'))));
+    expect(note.body).toContain('SecBot: 1 blocking secret');
+    expect(gitlab.statusOf(mr.sha)?.status).toBe('failed');
+  });
+
+  it('retries after a 429 and sets the status once GitLab answers', async () => {
+    const check = aCheckOn();
+    gitlab.failNext(429, { retryAfter: 1, times: 2, match: (r) => r.path.endsWith(`/statuses/${check.sha}`) });
+
+    await publish([anEventReceived(check), aScanCompleted(check), anOutputCompleted(check, { blocking: [aFinding()] })]);
+
+    await eventually(() => gitlab.statusOf(check.sha)?.status === 'failed' || undefined, 20_000);
+    expect(gitlab.requests.filter((r) => r.path.endsWith(`/statuses/${check.sha}`) && r.status === 429)).toHaveLength(2);
+  });
+
+  it('fails the status when the check passed its deadline without a result', async () => {
+    const check = aCheckOn();
+
+    await publish([anEventReceived(check)]);
+    await eventually(() => gitlab.statusOf(check.sha)?.status === 'pending' || undefined);
+    await publish([aCheckExpired(check, ['scan gitleaks'])]);
+
+    const status = await eventually(() => (gitlab.statusOf(check.sha)?.status === 'failed' ? gitlab.statusOf(check.sha) : undefined));
+    expect(status?.description).toBe('SecBot could not check this change: no result in time; waited for scan gitleaks');
+  });
+
+  it('publishes notified error with a reason when GitLab refuses the token, without retrying', async () => {
+    const check = aCheckOn({ projectId: 16 });
+    gitlab.failNext(401, { times: 1, match: (r) => r.path.endsWith(`/statuses/${check.sha}`) && r.body?.['state'] === 'failed' });
+
+    await publish([anEventReceived(check), aScanCompleted(check), anOutputCompleted(check, { blocking: [aFinding()] })]);
+    const [notified] = await eventually(async () => {
+      const list = (await notifiedOf(check.securityCheckId)).filter((n) => n.data.status === 'error');
+      return list.length ? list : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 800));
+
+    expect(notified?.data).toMatchObject({ target: 'commit-status', status: 'error' });
+    expect(notified?.data.reason).toContain('GITLAB_CONFIGS (prefix GIT_LOCAL).auth_token');
+    expect(JSON.stringify(notified)).not.toContain(gitlab.token);
+    expect(gitlab.requests.filter((r) => r.path.endsWith(`/statuses/${check.sha}`) && r.status === 401)).toHaveLength(1);
+  });
+});

@@ -1,0 +1,90 @@
+import { CheckExpiredV1, EventReceivedV1, NotifiedV1, OutputCompletedV1, ScanCompletedV1, type Instance } from '@secbot/contracts';
+import {
+  createHttpServer,
+  createPublisher,
+  readSettings,
+  startRuntime,
+  subscribe,
+  type DestinationStream,
+  type GitLabInstanceConfig,
+  type Logger,
+} from '@secbot/service-kit';
+import { createGitLabClient } from './adapters/gitlab/client.ts';
+import { kvGitLabNotifierMemory } from './adapters/nats-kv/memory.ts';
+import { NotifierGitLabSettings } from './config.ts';
+import { handleCheckEvent, type GitLabTarget } from './handle-check-event.ts';
+
+export interface RunningService {
+  url: string;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  port?: number;
+  logDestination?: DestinationStream;
+  backoffMs?: (deliveryCount: number) => number;
+}
+
+const normalise = (url: string) => url.replace(/\/+$/, '').toLowerCase();
+
+/** The GITLAB_CONFIGS entry an event's instance came from: same prefix and same URL (intake set both from it). */
+export function instanceTargets(configs: GitLabInstanceConfig[], timeoutMs: number): (instance: Instance) => GitLabTarget | undefined {
+  const targets = configs.map((c) => ({
+    prefix: c.prefix,
+    url: normalise(c.host),
+    target: {
+      client: createGitLabClient({ baseUrl: c.host, token: c.auth_token, tokenSetting: `GITLAB_CONFIGS (prefix ${c.prefix}).auth_token`, timeoutMs }),
+    },
+  }));
+  return (instance) => targets.find((t) => t.prefix === instance.prefix && t.url === normalise(instance.url))?.target;
+}
+
+export async function startNotifierGitLab(env: Record<string, string | undefined>, opts: StartOptions = {}): Promise<RunningService> {
+  const settings = readSettings(NotifierGitLabSettings, env);
+  const rt = await startRuntime('notifier-gitlab', settings, opts);
+  const { log, metrics, nats, stream } = rt;
+  try {
+    const gitlabFor = instanceTargets(settings.GITLAB_CONFIGS, settings.NOTIFIER_GITLAB_TIMEOUT_SECONDS * 1000);
+    const publisher = createPublisher({ js: nats.js, stream, metrics });
+    const memory = await kvGitLabNotifierMemory(nats.js, {
+      bucket: `${stream.name}_notifier_gitlab`,
+      ttlMs: settings.NOTIFIER_GITLAB_STATE_TTL_DAYS * 86_400_000,
+      replicas: stream.replicas,
+    });
+    const subscription = await subscribe({
+      nats,
+      stream,
+      durable: 'notifier-gitlab',
+      events: [EventReceivedV1, ScanCompletedV1, OutputCompletedV1, CheckExpiredV1],
+      log,
+      metrics,
+      maxDeliver: settings.NOTIFIER_GITLAB_MAX_DELIVER,
+      ...(opts.backoffMs ? { backoffMs: opts.backoffMs } : {}),
+      handle: (event, ctx) =>
+        handleCheckEvent(event, {
+          gitlabFor,
+          memory,
+          publish: async (e) => void (await publisher.publish(NotifiedV1, e)),
+          ...(settings.RESULTS_PUBLIC_URL ? { resultsUrl: settings.RESULTS_PUBLIC_URL } : {}),
+          now: () => new Date(),
+          log: ctx.log,
+        }),
+    });
+    const app = await createHttpServer({ service: 'notifier-gitlab', log, metrics, readiness: { nats: rt.natsReady } });
+    const url = await app.listen({ port: opts.port ?? settings.NOTIFIER_GITLAB_PORT, host: settings.SECBOT_LISTEN_HOST });
+    log.info({ url, instances: settings.GITLAB_CONFIGS.map((c) => c.prefix) }, 'Notifier gitlab running');
+    return {
+      url,
+      log,
+      async close() {
+        await app.close();
+        await subscription.stop();
+        await rt.close();
+      },
+    };
+  } catch (err) {
+    await rt.close();
+    throw err;
+  }
+}

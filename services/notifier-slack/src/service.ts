@@ -1,0 +1,136 @@
+import { NotifiedV1, OutputCompletedV1 } from '@secbot/contracts';
+import {
+  CommonSettings,
+  ConfigError,
+  componentSecrets,
+  createHttpServer,
+  createPublisher,
+  loadPolicy,
+  readSettings,
+  startRuntime,
+  subscribe,
+  type DestinationStream,
+  type Logger,
+  type Policy,
+} from '@secbot/service-kit';
+import { createSlackClient, type SlackClient } from './adapters/slack/client.ts';
+import { kvNotifierMemory } from './adapters/nats-kv/memory.ts';
+import { NotifierSlackSettings, SlackComponentConfig } from './config.ts';
+import { handleOutputCompleted, HANDLER } from './handle-output-completed.ts';
+
+export interface RunningService {
+  url: string;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  port?: number;
+  logDestination?: DestinationStream;
+  /** Tests shorten JetStream's backoff between deliveries. */
+  backoffMs?: (deliveryCount: number) => number;
+}
+
+/** Reads every setting and the policy first and reports all problems together. */
+export function readNotifierSlackConfig(env: Record<string, string | undefined>): { settings: NotifierSlackSettings; policy: Policy } {
+  const problems: string[] = [];
+  let settings: NotifierSlackSettings | undefined;
+  try {
+    settings = readSettings(NotifierSlackSettings, env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  let policy: Policy | undefined;
+  try {
+    policy = loadPolicy(env['SECBOT_CONFIG'] ?? CommonSettings.shape.SECBOT_CONFIG.parse(undefined), { env, requireEnvFor: (c) => c.handler === HANDLER });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  if (policy) {
+    for (const c of Object.values(policy.components)) {
+      if (c.handler !== HANDLER) continue;
+      if (!c.env['token']) problems.push(`${policy.file}: components.${c.name}.env.token: must name the environment variable holding the Slack bot token (xoxb-…)`);
+      const config = SlackComponentConfig.safeParse(c.config);
+      if (!config.success) for (const i of config.error.issues) problems.push(`${policy.file}: components.${c.name}.config.${i.path.join('.')}: ${i.message}`);
+    }
+  }
+  if (problems.length || !settings || !policy) throw new ConfigError('SecBot notifier-slack configuration', problems);
+  return { settings, policy };
+}
+
+/** One client per `slack` component that some job uses: its token from env, its api_url from this service's config.yml. */
+function slackClients(policy: Policy, env: Record<string, string | undefined>, settings: NotifierSlackSettings, log: Logger): Map<string, SlackClient> {
+  const used = new Set(policy.jobs.flatMap((j) => j.notifiers.filter((n) => n.handler === HANDLER).map((n) => n.name)));
+  const clients = new Map<string, SlackClient>();
+  for (const name of used) {
+    const component = policy.components[name];
+    if (!component) continue;
+    const secrets = componentSecrets(component, env);
+    const config = SlackComponentConfig.parse(component.config);
+    clients.set(
+      name,
+      createSlackClient({
+        token: secrets['token'] ?? '',
+        // A token only goes where this service's own config.yml says, never to a URL taken from an event.
+        baseUrl: config.api_url,
+        timeoutMs: settings.NOTIFIER_SLACK_TIMEOUT_SECONDS * 1000,
+        settings: { token: `components.${name}.env.token (${component.env['token'] ?? '?'})`, channels: `components.${name}.config.channels` },
+        log,
+      }),
+    );
+  }
+  return clients;
+}
+
+export async function startNotifierSlack(env: Record<string, string | undefined>, opts: StartOptions = {}): Promise<RunningService> {
+  const { settings, policy } = readNotifierSlackConfig(env);
+  const rt = await startRuntime('notifier-slack', settings, opts);
+  const { log, metrics, nats, stream } = rt;
+  try {
+    const clients = slackClients(policy, env, settings, log);
+    const publisher = createPublisher({ js: nats.js, stream, metrics });
+    const memory = await kvNotifierMemory(nats.js, {
+      bucket: `${stream.name}_notifier_slack`,
+      postedBucket: `${stream.name}_notifier_slack_posted`,
+      postedTtlMs: settings.NOTIFIER_SLACK_POSTED_TTL_DAYS * 86_400_000,
+      replicas: stream.replicas,
+    });
+    const subscription = await subscribe({
+      nats,
+      stream,
+      durable: 'notifier-slack',
+      events: [OutputCompletedV1],
+      log,
+      metrics,
+      maxDeliver: settings.NOTIFIER_SLACK_MAX_DELIVER,
+      ...(opts.backoffMs ? { backoffMs: opts.backoffMs } : {}),
+      handle: async (event, ctx) => {
+        await handleOutputCompleted(event, {
+          slackFor: (name) => clients.get(name),
+          memory,
+          publish: async (e) => void (await publisher.publish(NotifiedV1, e)),
+          ...(settings.RESULTS_PUBLIC_URL ? { resultsUrl: settings.RESULTS_PUBLIC_URL } : {}),
+          now: () => new Date(),
+          log: ctx.log,
+        });
+      },
+    });
+    const app = await createHttpServer({ service: 'notifier-slack', log, metrics, readiness: { nats: rt.natsReady } });
+    const url = await app.listen({ port: opts.port ?? settings.NOTIFIER_SLACK_PORT, host: settings.SECBOT_LISTEN_HOST });
+    log.info({ url, notifiers: [...clients.keys()] }, 'Notifier slack running');
+    return {
+      url,
+      log,
+      async close() {
+        await app.close();
+        await subscription.stop();
+        await rt.close();
+      },
+    };
+  } catch (err) {
+    await rt.close();
+    throw err;
+  }
+}
