@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import { fakeDefectDojo, fakeGitLab, fakeSlack, gitlabFixture, type FakeDefectDojo, type FakeGitLab, type FakeSlack } from '@secbot/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { detailsOf, pushHook, sendHook, startSystem, statusOf, waitForStatus, type System } from './support/system.ts';
+
+const fakeKey = () => 'AKIA' + [...randomBytes(16)].map((b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[b % 32]).join('');
+const until = async <T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> => {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const v = await check();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
+
+let gitlab: FakeGitLab;
+let slack: FakeSlack;
+let dojo: FakeDefectDojo;
+let system: System;
+
+beforeAll(async () => {
+  gitlab = await fakeGitLab();
+  slack = await fakeSlack({ channels: [{ id: 'C0SECA', name: 'sec-a', member: true }, { id: 'C0SECB', name: 'sec-b', member: true }] });
+  dojo = await fakeDefectDojo({ token: 'notify-dojo-token' });
+  system = await startSystem({
+    label: 'notify',
+    policy: `
+version: "1.0"
+components:
+  gitleaks: { handler_name: gitleaks }
+  builtin: { handler_name: builtin }
+  defectdojo: { handler_name: defectdojo, env: { url: DEFECTDOJO__URL, secret_key: DEFECTDOJO__TOKEN } }
+  slack:
+    handler_name: slack
+    config: { channels: [sec-a, sec-b], render_limit: 5, api_url: "${slack.apiUrl}" }
+    env: { token: SLACK_TOKEN }
+  slack-burst:
+    handler_name: slack
+    config: { channels: [sec-a], api_url: "${slack.apiUrl}" }
+    env: { token: SLACK_TOKEN }
+  gitlab: { handler_name: gitlab }
+jobs:
+  - name: merge requests
+    rules: { gitlab: { event_type: merge_request } }
+    scans: [gitleaks]
+    outputs: [defectdojo]
+    notifications: [slack, gitlab]
+  - name: burst
+    rules: { gitlab: { event_type: push, project.path_with_namespace: "burst/.*" } }
+    scans: [gitleaks]
+    outputs: [builtin]
+    notifications: [slack-burst]
+`,
+    gitlabUrl: gitlab.url,
+    gitlabToken: gitlab.token,
+    services: ['intake', 'results', 'scanner-gitleaks', 'output-builtin', 'output-defectdojo', 'notifier-slack', 'notifier-gitlab'],
+    env: { DEFECTDOJO__URL: dojo.url, DEFECTDOJO__TOKEN: dojo.token, SLACK_TOKEN: slack.token, OUTPUT_DEFECTDOJO_REEVALUATE_SECONDS: '3' },
+  });
+}, 180_000);
+
+afterAll(async () => {
+  await system?.stop();
+  await Promise.all([dojo?.close(), slack?.close(), gitlab?.close()]);
+});
+
+/** A merge request hook (GitLab's documented body) for `iid` of `path`, from `feature` to `main`. */
+function mergeRequestHook(path: string, projectId: number, iid: number, lastCommit: string, action: string, oldrev: string | null) {
+  const body = gitlabFixture('docs_webhook_merge_request');
+  const web = `${gitlab.url}${path}`;
+  const project = { ...(body['project'] as object), id: projectId, path_with_namespace: path, web_url: web, git_http_url: `${web}.git`, default_branch: 'main' };
+  return {
+    ...body,
+    project,
+    object_attributes: {
+      ...(body['object_attributes'] as object),
+      iid,
+      source_branch: 'feature',
+      target_branch: 'main',
+      source_project_id: projectId,
+      target_project_id: projectId,
+      action,
+      oldrev,
+      state: 'opened',
+      url: `${web}/-/merge_requests/${iid}`,
+      last_commit: { id: lastCommit, title: 'change', url: `${web}/-/commit/${lastCommit}` },
+      source: project,
+      target: project,
+    },
+  };
+}
+
+describe('a merge request that adds a fake key', () => {
+  it('gets one Slack message per channel, a failed status and one note; a later push re-finding it posts nothing and updates the note; triage resolves both', async () => {
+    const projectId = 4000 + Math.floor(Math.random() * 1000);
+    const path = `group/project-${projectId}`;
+    const repo = await gitlab.createProject(path);
+    await repo.commit('init', { 'README.md': '# app\n' });
+    await repo.push('main');
+    await repo.git('checkout', '-q', '-b', 'feature');
+    const leak = await repo.commit('add deploy config', { 'config/deploy.env': `AWS_ACCESS_KEY_ID=${fakeKey()}\n` });
+    await repo.push('feature', 'feature:refs/merge-requests/1/head');
+
+    const first = await sendHook(system, mergeRequestHook(path, projectId, 1, leak, 'open', null), 'Merge Request Hook');
+
+    expect(await waitForStatus(system, first, ['fail', 'success', 'error'], 90_000)).toBe('fail');
+    await until('two Slack messages', () => (slack.messages.length >= 2 ? true : undefined));
+    expect(slack.messagesIn('C0SECA')).toHaveLength(1);
+    expect(slack.messagesIn('C0SECB')).toHaveLength(1);
+    expect(JSON.stringify(slack.messagesIn('C0SECA')[0]?.blocks)).toContain('config/deploy.env');
+    await until('a failed commit status', () => (gitlab.api.statusOf(leak)?.status === 'failed' ? true : undefined));
+    const [note] = await until('one MR note', () => (gitlab.api.notesOn(projectId, 1).length ? gitlab.api.notesOn(projectId, 1) : undefined));
+    expect(note?.body).toContain('config/deploy.env');
+
+    // A second push to the MR: the same secret is found again in the MR's range.
+    const next = await repo.commit('docs', { 'README.md': '# app\nmore\n' });
+    await repo.push('feature', 'feature:refs/merge-requests/1/head');
+    const second = await sendHook(system, mergeRequestHook(path, projectId, 1, next, 'update', leak), 'Merge Request Hook');
+    expect(await waitForStatus(system, second, ['fail', 'success', 'error'], 90_000)).toBe('fail');
+    await until('the note updated for the second push', () => (gitlab.api.notesOn(projectId, 1)[0]?.body.includes(next.slice(0, 8)) ? true : undefined));
+    expect(gitlab.api.notesOn(projectId, 1)).toHaveLength(1);
+    expect(slack.messages).toHaveLength(2);
+
+    // Marked false positive in DefectDojo: no rescan, the latest check passes and the note says so.
+    const dojoFinding = (await detailsOf(system, second)).blocking_findings[0];
+    dojo.triage(Number(/\/finding\/(\d+)$/.exec(dojoFinding.links.defectdojo)?.[1]), { false_p: true });
+    expect(await waitForStatus(system, second, ['success'], 60_000)).toBe('success');
+    await until('the note saying resolved', () => (/resolved/i.test(gitlab.api.notesOn(projectId, 1)[0]?.body ?? '') ? true : undefined));
+    await until('a success commit status', () => (gitlab.api.statusOf(next)?.status === 'success' ? true : undefined));
+    expect(gitlab.api.notesOn(projectId, 1)).toHaveLength(1);
+    expect(slack.messages).toHaveLength(2);
+  });
+});
+
+describe('Slack rate limiting', () => {
+  it('delivers every message exactly once after 30 s of 429 during a burst of 50 webhooks, and no check status changes', async () => {
+    const before = slack.messages.length;
+    const ids: string[] = [];
+    slack.rateLimit({ retryAfterSeconds: 3, forMs: 30_000 });
+    for (let i = 0; i < 50; i++) {
+      const path = `burst/app-${i}-${randomBytes(2).toString('hex')}`;
+      const repo = await gitlab.createProject(path);
+      const base = await repo.commit('init', { 'README.md': '# app\n' });
+      const leak = await repo.commit('leak', { 'app.env': `AWS_ACCESS_KEY_ID=${fakeKey()}\n` });
+      await repo.push('main');
+      ids.push(await sendHook(system, pushHook(gitlab.url, path, base, leak)));
+    }
+
+    const statuses = await until('every check final', async () => {
+      const s = await Promise.all(ids.map((id) => statusOf(system, id)));
+      return s.every((x) => x === 'fail') ? s : undefined;
+    }, 120_000);
+    const delivered = await until('50 messages', () => (slack.messages.length - before >= 50 ? slack.messages.slice(before) : undefined), 180_000);
+    await new Promise((r) => setTimeout(r, 3000));
+
+    expect(statuses.every((s) => s === 'fail')).toBe(true);
+    expect(slack.messages.length - before).toBe(50);
+    expect(new Set(delivered.map((m) => JSON.stringify(m.blocks))).size).toBe(50);
+    expect(slack.requests.filter((r) => r.status === 429).length).toBeGreaterThan(0);
+  });
+});
