@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: up test bench bench-projection install lint typecheck test-unit test-int test-e2e clean
+.PHONY: up test demo bench bench-projection bench-scanner install lint typecheck test-unit test-int test-e2e clean
 
 install:
 	@scripts/bootstrap.sh
@@ -13,11 +13,18 @@ up: install
 test: install
 	@scripts/test.sh
 
+# With `make up` running: a repository with a planted fake AWS key, served by a local fake GitLab, pushed.
+demo: install
+	@node services/scanner-gitleaks/src/demo.ts
+
 bench: install
 	@scripts/ensure-services.sh && node bench/run.ts
 
 bench-projection: install
 	@scripts/ensure-services.sh && node bench/projection.ts
+
+bench-scanner: install
+	@scripts/ensure-services.sh && node bench/scanner.ts --commits 20000
 
 lint: install
 	@eslint .

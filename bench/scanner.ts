@@ -36,19 +36,26 @@ function pipeInto(command: string, args: string[], input: string, env: Record<st
   });
 }
 
-/** COMMITS commits touching 500 files, written with git fast-import (seconds, not minutes). */
+/**
+ * COMMITS commits, each changing two of 500 source files by about 1.5 KB (a modest real-world commit),
+ * written with git fast-import (seconds, not minutes).
+ */
 function fastImportStream(commits: number): string {
   const parts: string[] = [];
   const t0 = 1_700_000_000;
+  const body = (i: number, f: number) =>
+    Array.from({ length: 24 }, (_, l) => `export const item${f}_${l} = { id: ${i * 31 + l}, label: 'revision ${i} of module ${f}' };`).join('\n') + '\n';
   for (let i = 1; i <= commits; i++) {
-    const content = `// file ${i % 500}, revision ${i}\nexport const value${i} = ${i * 7};\nexport const label = 'item-${i}';\n`;
     const message = `change ${i}`;
     parts.push(
       `commit refs/heads/main\nmark :${i}\nauthor Bench <bench@example.com> ${t0 + i} +0000\ncommitter Bench <bench@example.com> ${t0 + i} +0000\n`,
       `data ${Buffer.byteLength(message)}\n${message}\n`,
       i > 1 ? `from :${i - 1}\n` : '',
-      `M 100644 inline src/module${i % 500}.ts\ndata ${Buffer.byteLength(content)}\n${content}\n`,
     );
+    for (const f of [i % 500, (i * 7 + 3) % 500]) {
+      const content = body(i, f);
+      parts.push(`M 100644 inline src/module${f}.ts\ndata ${Buffer.byteLength(content)}\n${content}\n`);
+    }
   }
   return parts.join('');
 }

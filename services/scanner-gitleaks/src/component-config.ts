@@ -1,0 +1,42 @@
+import { z } from 'zod';
+
+/**
+ * A gitleaks component's `config` in config.yml. Every key is optional; unknown keys are refused so a typo
+ * cannot silently weaken the gate.
+ */
+export const GitleaksComponentConfig = z.strictObject({
+  /** Report format; only gitleaks' JSON is produced. Kept because config.yml examples carry it. */
+  format: z.literal('json').default('json'),
+  timeout_seconds: z.number().int().min(1).max(7200).default(300),
+  /** Files larger than this are skipped by gitleaks (0 = no limit). */
+  max_target_megabytes: z.number().int().min(0).max(10_000).default(10),
+  /** A new branch is scanned as "its commits not on the default branch", at most this many. */
+  new_branch_max_commits: z.number().int().min(1).max(1_000_000).default(1000),
+  /** What each event kind scans: the commits it adds (`range`) or the whole tree at its commit (`tree`). */
+  modes: z
+    .strictObject({
+      push: z.enum(['range', 'tree']).default('range'),
+      merge_request: z.enum(['range', 'tree']).default('range'),
+      tag_push: z.enum(['range', 'tree']).default('tree'),
+    })
+    .default({ push: 'range', merge_request: 'range', tag_push: 'tree' }),
+  /**
+   * gitleaks TOML used as the rules. Default: gitleaks' built-in rules. To add rules to them, start with
+   * `[extend]` / `useDefault = true`.
+   */
+  gitleaks_config: z.string().min(1).optional(),
+  /** Honour the repository's own .gitleaks.toml / .gitleaksignore (then the event says rulesSource: repository). */
+  use_repository_config: z.boolean().default(false),
+  /** Honour inline `gitleaks:allow` comments. Off by default: a developer could silence the gate. */
+  allow_inline_ignores: z.boolean().default(false),
+});
+export type GitleaksComponentConfig = z.infer<typeof GitleaksComponentConfig>;
+
+/** gitleaks' built-in rules, passed explicitly so a repository's .gitleaks.toml never applies by accident. */
+export const DEFAULT_GITLEAKS_CONFIG = '# SecBot: gitleaks built-in rules\n[extend]\nuseDefault = true\n';
+
+export function parseComponentConfig(raw: Record<string, unknown>): { ok: true; config: GitleaksComponentConfig } | { ok: false; problems: string[] } {
+  const parsed = GitleaksComponentConfig.safeParse(raw);
+  if (parsed.success) return { ok: true, config: parsed.data };
+  return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`) };
+}

@@ -1,0 +1,95 @@
+import { createHmac } from 'node:crypto';
+import type { Finding } from '@secbot/contracts';
+import { z } from 'zod';
+
+/** One finding of gitleaks' JSON report (report/finding.go); only the fields SecBot reads are checked. */
+export const GitleaksReportFinding = z.looseObject({
+  RuleID: z.string(),
+  Description: z.string().default(''),
+  StartLine: z.number().int().nonnegative(),
+  EndLine: z.number().int().nonnegative(),
+  Match: z.string().default(''),
+  Secret: z.string(),
+  File: z.string(),
+  Commit: z.string().default(''),
+  Author: z.string().default(''),
+  Email: z.string().default(''),
+  Date: z.string().default(''),
+  Tags: z.array(z.string()).nullable().default([]),
+});
+export type GitleaksReportFinding = z.infer<typeof GitleaksReportFinding>;
+
+/** v8 writes `[]` for a clean run; older versions wrote `null`. */
+export const GitleaksReport = z
+  .array(GitleaksReportFinding)
+  .nullable()
+  .transform((r) => r ?? []);
+
+export function parseGitleaksReport(text: string): GitleaksReportFinding[] {
+  return GitleaksReport.parse(JSON.parse(text === '' ? 'null' : text));
+}
+
+/** `<rule>:<HMAC-SHA256(key, secret)>`: the same secret matches after a rebase or squash; the key keeps it unguessable. */
+export function fingerprintOf(ruleId: string, secret: string, key: string): string {
+  return `${ruleId}:${createHmac('sha256', key).update(secret, 'utf8').digest('hex').slice(0, 32)}`;
+}
+
+export interface NormaliseOptions {
+  fingerprintKey: string;
+  /** The commit a tree scan looked at (gitleaks `dir` reports no commit). */
+  treeCommit?: string;
+  /** The project's web URL, for links to the file at the commit. */
+  webUrl: string;
+  /** Maps gitleaks' `File` to the path inside the repository (tree scans report the export directory). */
+  file?: (file: string) => string;
+}
+
+export function toFinding(raw: GitleaksReportFinding, opts: NormaliseOptions): Finding {
+  const file = opts.file ? opts.file(raw.File) : raw.File;
+  const commit = raw.Commit || opts.treeCommit || '';
+  const links: Record<string, string> = {};
+  if (commit) {
+    const path = file.split('/').map(encodeURIComponent).join('/');
+    links['file'] = `${opts.webUrl.replace(/\/$/, '')}/-/blob/${commit}/${path}#L${raw.StartLine}`;
+  }
+  return {
+    fingerprint: fingerprintOf(raw.RuleID, raw.Secret, opts.fingerprintKey),
+    ruleId: raw.RuleID,
+    description: raw.Description,
+    file,
+    startLine: raw.StartLine,
+    endLine: raw.EndLine,
+    commit,
+    ...(raw.Author ? { author: raw.Author } : {}),
+    ...(raw.Email ? { email: raw.Email } : {}),
+    ...(raw.Date ? { date: raw.Date } : {}),
+    tags: raw.Tags ?? [],
+    severity: 'high',
+    links,
+  };
+}
+
+export const REDACTED = 'REDACTED';
+
+/**
+ * The report as `gitleaks --redact` would write it: every secret of the report replaced wherever it appears
+ * (Secret, Match, but also a commit message that happens to quote it).
+ */
+export function redactReport(findings: GitleaksReportFinding[], file?: (file: string) => string): unknown[] {
+  const secrets = [...new Set(findings.map((f) => f.Secret).filter((s) => s.length > 0))].sort((a, b) => b.length - a.length);
+  const scrub = (value: unknown): unknown => {
+    if (typeof value === 'string') return secrets.reduce((text, s) => text.split(s).join(REDACTED), value);
+    if (Array.isArray(value)) return value.map(scrub);
+    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v)]));
+    return value;
+  };
+  return findings.map((f) => {
+    const out = scrub({ ...f, File: file ? file(f.File) : f.File });
+    return { ...(out as Record<string, unknown>), Secret: REDACTED };
+  });
+}
+
+/** True when any secret of the report appears in `text`; the last check before anything leaves the process. */
+export function containsAnySecret(text: string, findings: GitleaksReportFinding[]): boolean {
+  return findings.some((f) => f.Secret.length > 0 && text.includes(f.Secret));
+}

@@ -1,0 +1,2 @@
+export { startScannerGitleaks, type RunningScanner } from './service.ts';
+export { ScannerSettings } from './config.ts';

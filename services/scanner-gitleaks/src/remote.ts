@@ -1,0 +1,33 @@
+import type { EventReceivedV1 } from '@secbot/contracts';
+import type { GitLabInstanceConfig } from '@secbot/service-kit';
+import type { Remote } from './adapters/git/mirror.ts';
+
+const PROJECT_PATH = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$/;
+
+const normalise = (url: string): string => {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host.toLowerCase()}${u.pathname.replace(/\/*$/, '/')}`;
+};
+
+/**
+ * The clone URL and token for the event's project, taken from the scanner's own GITLAB_CONFIGS (the instance
+ * with the event's prefix and URL) and the project path — never a URL from the payload, so a forged or
+ * mistaken event cannot send the token to another host.
+ */
+export function remoteFor(event: EventReceivedV1, instances: GitLabInstanceConfig[]): { ok: true; remote: Remote } | { ok: false; reason: string } {
+  const { instance, project } = event.data;
+  const base = normalise(instance.url);
+  const config = instances.find((c) => c.prefix === instance.prefix && normalise(c.host) === base);
+  if (!config) {
+    return {
+      ok: false,
+      reason: `No GitLab instance with prefix ${instance.prefix} and URL ${base} in the scanner's GITLAB_CONFIGS; give the scanner the same GITLAB_CONFIGS as intake.`,
+    };
+  }
+  const path = project.pathWithNamespace;
+  if (!PROJECT_PATH.test(path) || path.split('/').some((s) => s === '.' || s === '..' || s.endsWith('.git'))) {
+    return { ok: false, reason: `The project path ${JSON.stringify(path.slice(0, 200))} is not a GitLab project path.` };
+  }
+  const url = new URL(`${path}.git`, normalise(config.host)).href;
+  return { ok: true, remote: { url, token: config.auth_token, key: `${config.prefix} ${url}`, project: path } };
+}
