@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { fakeDefectDojo, fakeGitLabGit, readStream, type FakeDefectDojo, type FakeGitLabGit } from '@secbot/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detailsOf, pushHook, sendHook, startSystem, waitForStatus, type System } from './support/system.ts';
+import { createLogger } from '@secbot/service-kit';
+import { openDatabase } from '../../services/results/src/adapters/postgres/database.ts';
+import { detailsOf, pushHook, sendHook, startSystem, TEST_DSN, waitForStatus, type System } from './support/system.ts';
 
 // A fake AWS access key, made at run time (gitleaks' aws-access-token rule: AKIA + 16 base32 characters).
 const fakeKey = () => 'AKIA' + [...randomBytes(16)].map((b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[b % 32]).join('');
@@ -111,14 +113,21 @@ describe('DefectDojo output', () => {
 });
 
 describe('secrets stay secret', () => {
-  it('never puts a key value in the event stream or any service log', async () => {
+  it('never puts a key value in the event stream, any service log or the database', async () => {
     const stored = (await readStream(system.nats, system.nats.stream)).map((m) => m.data).join('\n');
     const logs = system.logs();
+    const db = await openDatabase({ driver: 'postgresql', dsn: TEST_DSN, schema: system.schema }, createLogger({ service: 't', level: 'silent' }));
+    const rows = JSON.stringify(
+      await Promise.all(['security_check', 'check_event', 'finding_exception'].map((t) => db.em().getConnection().execute(`select * from "${system.schema}"."${t}"`))),
+    );
+    await db.close();
 
     expect(keys.length).toBeGreaterThan(0);
+    expect(rows).toContain('aws-access-token');
     for (const key of keys) {
       expect(stored).not.toContain(key);
       expect(logs).not.toContain(key);
+      expect(rows).not.toContain(key);
     }
   });
 });
