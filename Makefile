@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: up test demo bench bench-projection bench-scanner install lint typecheck test-unit test-int test-e2e clean
+.PHONY: up test demo bench bench-projection bench-scanner install lint typecheck test-unit test-int test-e2e test-deploy bundles clean
 
 install:
 	@scripts/bootstrap.sh
@@ -41,5 +41,11 @@ test-int: install
 test-e2e: install
 	@scripts/ensure-services.sh && vitest run --project e2e
 
+bundles: install
+	@node scripts/build-bundles.ts
+
+test-deploy: install
+	@scripts/install-deploy-tools.sh && scripts/ensure-services.sh && vitest run --project int test/deploy
+
 clean:
-	rm -rf .data .ci/vitest.json
+	rm -rf .data .ci/vitest.json dist

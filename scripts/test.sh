@@ -9,6 +9,8 @@ passed=0; failed=0
 step() { printf '\n\033[1;34m== %s\033[0m\n' "$1"; }
 
 scripts/ensure-services.sh || { echo "0 passed, 1 failed"; exit 1; }
+# helm, compose-go and the manifest checker for the deploy checks (built once, then cached in .tools/).
+scripts/install-deploy-tools.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 step "type check (tsc)"
 if tsc -p tsconfig.json; then passed=$((passed + 1)); echo "type check passed"; else failed=$((failed + 1)); echo "type check FAILED"; fi
