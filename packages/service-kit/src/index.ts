@@ -11,3 +11,4 @@ export * from './settings.ts';
 export * from './subscribe.ts';
 export * from './tracing.ts';
 export * from './runtime.ts';
+export * from './service-config.ts';

@@ -1,10 +1,7 @@
 import {
-  CommonSettings,
-  ConfigError,
   createHttpServer,
   createPublisher,
-  loadPolicy,
-  readSettings,
+  readServiceConfig,
   startRuntime,
   type DestinationStream,
   type Logger,
@@ -20,25 +17,8 @@ export interface RunningService {
 
 /** Reads every setting and the policy first and reports all problems together. */
 export function readIntakeConfig(env: Record<string, string | undefined>) {
-  const problems: string[] = [];
-  let settings: IntakeSettings | undefined;
-  try {
-    settings = readSettings(IntakeSettings, env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    problems.push(...err.problems);
-  }
-  const policyPath = env['SECBOT_CONFIG'] ?? CommonSettings.shape.SECBOT_CONFIG.parse(undefined);
-  let policy;
-  try {
-    // Intake owns the policy: a job whose components lack their secrets is refused here, at start-up.
-    policy = loadPolicy(policyPath, { env, requireEnvFor: () => true });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    problems.push(...err.problems);
-  }
-  if (problems.length || !settings || !policy) throw new ConfigError('SecBot intake configuration', problems);
-  return { settings, policy };
+  // Intake owns the policy: a job whose components lack their secrets is refused here, at start-up.
+  return readServiceConfig('intake', IntakeSettings, env, { requireEnvFor: () => true });
 }
 
 export async function startIntake(

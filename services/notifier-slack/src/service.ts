@@ -1,12 +1,9 @@
 import { NotifiedV1, OutputCompletedV1 } from '@secbot/contracts';
 import {
-  CommonSettings,
-  ConfigError,
   componentSecrets,
   createHttpServer,
   createPublisher,
-  loadPolicy,
-  readSettings,
+  readServiceConfig,
   startRuntime,
   subscribe,
   type DestinationStream,
@@ -33,31 +30,16 @@ export interface StartOptions {
 
 /** Reads every setting and the policy first and reports all problems together. */
 export function readNotifierSlackConfig(env: Record<string, string | undefined>): { settings: NotifierSlackSettings; policy: Policy } {
-  const problems: string[] = [];
-  let settings: NotifierSlackSettings | undefined;
-  try {
-    settings = readSettings(NotifierSlackSettings, env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    problems.push(...err.problems);
-  }
-  let policy: Policy | undefined;
-  try {
-    policy = loadPolicy(env['SECBOT_CONFIG'] ?? CommonSettings.shape.SECBOT_CONFIG.parse(undefined), { env, requireEnvFor: (c) => c.handler === HANDLER });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    problems.push(...err.problems);
-  }
-  if (policy) {
-    for (const c of Object.values(policy.components)) {
-      if (c.handler !== HANDLER) continue;
-      if (!c.env['token']) problems.push(`${policy.file}: components.${c.name}.env.token: must name the environment variable holding the Slack bot token (xoxb-…)`);
-      const config = SlackComponentConfig.safeParse(c.config);
-      if (!config.success) for (const i of config.error.issues) problems.push(`${policy.file}: components.${c.name}.config.${i.path.join('.')}: ${i.message}`);
-    }
-  }
-  if (problems.length || !settings || !policy) throw new ConfigError('SecBot notifier-slack configuration', problems);
-  return { settings, policy };
+  return readServiceConfig('notifier-slack', NotifierSlackSettings, env, {
+    requireEnvFor: (c) => c.handler === HANDLER,
+    check: (policy) =>
+      Object.values(policy.components)
+        .filter((c) => c.handler === HANDLER)
+        .flatMap((c) => [
+          ...(c.env['token'] ? [] : [`${policy.file}: components.${c.name}.env.token: must name the environment variable holding the Slack bot token (xoxb-…)`]),
+          ...(SlackComponentConfig.safeParse(c.config).error?.issues.map((i) => `${policy.file}: components.${c.name}.config.${i.path.join('.')}: ${i.message}`) ?? []),
+        ]),
+  });
 }
 
 /** One client per `slack` component that some job uses: its token from env, its api_url from this service's config.yml. */

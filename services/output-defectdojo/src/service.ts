@@ -1,19 +1,11 @@
 import { OutputCompletedV1, ReevaluationRequestedV1, ScanCompletedV1 } from '@secbot/contracts';
 import {
-  closeNats,
-  CommonSettings,
   ConfigError,
   componentSecrets,
-  connectNats,
   createHttpServer,
-  createLogger,
-  createMetrics,
   createPublisher,
-  ensureStream,
-  loadPolicy,
-  readSettings,
-  startTracing,
-  streamSettingsFrom,
+  readServiceConfig,
+  startRuntime,
   subscribe,
   type DestinationStream,
   type Logger,
@@ -82,35 +74,14 @@ export function defectDojoTargets(
 
 /** Reads every setting and the policy first and reports all problems together. */
 export function readOutputDefectDojoConfig(env: Record<string, string | undefined>) {
-  const problems: string[] = [];
-  let settings: OutputDefectDojoSettings | undefined;
-  try {
-    settings = readSettings(OutputDefectDojoSettings, env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    problems.push(...err.problems);
-  }
-  const policyPath = env['SECBOT_CONFIG'] ?? CommonSettings.shape.SECBOT_CONFIG.parse(undefined);
-  let policy: Policy | undefined;
-  try {
-    policy = loadPolicy(policyPath, { env, requireEnvFor: (c) => c.handler === HANDLER });
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    problems.push(...err.problems);
-  }
-  if (problems.length || !settings || !policy) throw new ConfigError('SecBot output-defectdojo configuration', problems);
-  return { settings, policy };
+  return readServiceConfig('output-defectdojo', OutputDefectDojoSettings, env, { requireEnvFor: (c) => c.handler === HANDLER });
 }
 
 export async function startOutputDefectDojo(env: Record<string, string | undefined>, opts: StartOptions = {}): Promise<RunningService> {
   const { settings, policy } = readOutputDefectDojoConfig(env);
   const targets = defectDojoTargets(policy, env, { fetch: opts.fetch, timeoutMs: settings.OUTPUT_DEFECTDOJO_HTTP_TIMEOUT_SECONDS * 1000 });
-  const log = createLogger({ service: 'output-defectdojo', level: settings.LOG_LEVEL, destination: opts.logDestination });
-  const tracing = startTracing('secbot-output-defectdojo', settings.OTEL_TRACES_EXPORTER);
-  const metrics = createMetrics('output-defectdojo');
-  const stream = streamSettingsFrom(settings);
-  const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-output-defectdojo', log);
-  await ensureStream(nats.jsm, stream);
+  const rt = await startRuntime('output-defectdojo', settings, opts);
+  const { log, metrics, nats, stream } = rt;
   const publisher = createPublisher({ js: nats.js, stream, metrics });
   const maxDeliver = settings.OUTPUT_DEFECTDOJO_MAX_DELIVER;
   const publish = async (e: OutputCompletedV1) => void (await publisher.publish(OutputCompletedV1, e));
@@ -178,7 +149,7 @@ export async function startOutputDefectDojo(env: Record<string, string | undefin
     service: 'output-defectdojo',
     log,
     metrics,
-    readiness: { nats: async () => void (await nats.nc.flush()) },
+    readiness: { nats: rt.natsReady },
   });
   const address = await app.listen({ port: opts.port ?? settings.OUTPUT_DEFECTDOJO_PORT, host: settings.SECBOT_LISTEN_HOST });
   log.info({ url: address, outputs: [...targets.keys()] }, 'Output defectdojo listening');
@@ -192,8 +163,7 @@ export async function startOutputDefectDojo(env: Record<string, string | undefin
       await app.close();
       await subscription.stop();
       await requests?.stop();
-      await closeNats(nats);
-      await tracing.shutdown();
+      await rt.close();
     },
   };
 }

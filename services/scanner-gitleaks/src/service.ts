@@ -6,16 +6,11 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import {
   CommonSettings,
   ConfigError,
-  connectNats,
   createHttpServer,
-  createLogger,
-  createMetrics,
   createPublisher,
-  ensureStream,
   loadPolicy,
   readSettings,
-  startTracing,
-  streamSettingsFrom,
+  startRuntime,
   subscribe,
   type DestinationStream,
   type Logger,
@@ -73,15 +68,11 @@ export function readScannerConfig(env: Record<string, string | undefined>): Scan
 
 export async function startScannerGitleaks(env: Record<string, string | undefined>, opts: StartOptions = {}): Promise<RunningScanner> {
   const settings = readScannerConfig(env);
-  const log = createLogger({ service: SOURCE, level: settings.LOG_LEVEL, destination: opts.logDestination });
   const gitleaks = createGitleaksCli(resolveGitleaksBin(settings.GITLEAKS_BIN));
   // Fail fast: a scanner without its scanner would only ever publish errors.
   const version = await gitleaks.version();
-  const tracing = startTracing('secbot-scanner-gitleaks', settings.OTEL_TRACES_EXPORTER);
-  const metrics = createMetrics(SOURCE);
-  const stream = streamSettingsFrom(settings);
-  const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-scanner-gitleaks', log);
-  await ensureStream(nats.jsm, stream);
+  const rt = await startRuntime(SOURCE, settings, opts);
+  const { log, metrics, nats, stream } = rt;
   const publisher = createPublisher({ js: nats.js, stream, metrics });
   const scans = new Counter({
     name: 'secbot_scans_total',
@@ -143,7 +134,7 @@ export async function startScannerGitleaks(env: Record<string, string | undefine
     service: SOURCE,
     log,
     metrics,
-    readiness: { nats: async () => void (await nats.nc.flush()) },
+    readiness: { nats: rt.natsReady },
   });
   const address = await app.listen({ port: opts.port ?? settings.SCANNER_PORT, host: settings.SECBOT_LISTEN_HOST });
   log.info({ url: address, gitleaks: version, dataDir }, 'Scanner listening');
@@ -154,8 +145,7 @@ export async function startScannerGitleaks(env: Record<string, string | undefine
     async close() {
       await subscription.stop();
       await app.close();
-      await nats.nc.drain();
-      await tracing.shutdown();
+      await rt.close();
     },
   };
 }
