@@ -44,3 +44,19 @@ export async function startRuntime(
     },
   };
 }
+
+/** What starting a service returns: where it listens, its logger, and how to stop it cleanly. */
+export interface RunningService {
+  url: string;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+/** What tests (and `make up`) may change when starting a service in-process. */
+export interface StartOptions {
+  /** 0 picks a free port. */
+  port?: number;
+  logDestination?: DestinationStream;
+  /** Redelivery backoff of the service's subscriptions; tests shorten it. */
+  backoffMs?: (deliveryCount: number) => number;
+}

@@ -4,16 +4,10 @@ import {
   readServiceConfig,
   startRuntime,
   type DestinationStream,
-  type Logger,
+  type RunningService,
 } from '@secbot/service-kit';
 import { IntakeSettings } from './config.ts';
 import { registerWebhookRoute } from './webhook-route.ts';
-
-export interface RunningService {
-  url: string;
-  log: Logger;
-  close(): Promise<void>;
-}
 
 /** Reads every setting and the policy first and reports all problems together. */
 export function readIntakeConfig(env: Record<string, string | undefined>) {
@@ -55,3 +49,5 @@ export async function startIntake(
     },
   };
 }
+
+export type { RunningService } from '@secbot/service-kit';

@@ -5,26 +5,14 @@ import {
   readSettings,
   startRuntime,
   subscribe,
-  type DestinationStream,
   type GitLabInstanceConfig,
-  type Logger,
+  type RunningService,
+  type StartOptions,
 } from '@secbot/service-kit';
 import { createGitLabClient } from './adapters/gitlab/client.ts';
 import { kvGitLabNotifierMemory } from './adapters/nats-kv/memory.ts';
 import { NotifierGitLabSettings } from './config.ts';
 import { handleCheckEvent, type GitLabTarget } from './handle-check-event.ts';
-
-export interface RunningService {
-  url: string;
-  log: Logger;
-  close(): Promise<void>;
-}
-
-export interface StartOptions {
-  port?: number;
-  logDestination?: DestinationStream;
-  backoffMs?: (deliveryCount: number) => number;
-}
 
 const normalise = (url: string) => url.replace(/\/+$/, '').toLowerCase();
 
@@ -88,3 +76,5 @@ export async function startNotifierGitLab(env: Record<string, string | undefined
     throw err;
   }
 }
+
+export type { RunningService, StartOptions } from '@secbot/service-kit';

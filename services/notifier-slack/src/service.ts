@@ -6,27 +6,15 @@ import {
   readServiceConfig,
   startRuntime,
   subscribe,
-  type DestinationStream,
   type Logger,
   type Policy,
+  type RunningService,
+  type StartOptions,
 } from '@secbot/service-kit';
 import { createSlackClient, type SlackClient } from './adapters/slack/client.ts';
 import { kvNotifierMemory } from './adapters/nats-kv/memory.ts';
 import { NotifierSlackSettings, SlackComponentConfig } from './config.ts';
 import { handleOutputCompleted, HANDLER } from './handle-output-completed.ts';
-
-export interface RunningService {
-  url: string;
-  log: Logger;
-  close(): Promise<void>;
-}
-
-export interface StartOptions {
-  port?: number;
-  logDestination?: DestinationStream;
-  /** Tests shorten JetStream's backoff between deliveries. */
-  backoffMs?: (deliveryCount: number) => number;
-}
 
 /** Reads every setting and the policy first and reports all problems together. */
 export function readNotifierSlackConfig(env: Record<string, string | undefined>): { settings: NotifierSlackSettings; policy: Policy } {
@@ -116,3 +104,5 @@ export async function startNotifierSlack(env: Record<string, string | undefined>
     throw err;
   }
 }
+
+export type { RunningService, StartOptions } from '@secbot/service-kit';

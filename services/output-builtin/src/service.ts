@@ -7,7 +7,7 @@ import {
   startRuntime,
   subscribe,
   type DestinationStream,
-  type Logger,
+  type RunningService,
 } from '@secbot/service-kit';
 import { z } from 'zod';
 import { decideBuiltin } from './decide.ts';
@@ -15,12 +15,6 @@ import { decideBuiltin } from './decide.ts';
 export const OutputBuiltinSettings = CommonSettings.extend({
   OUTPUT_BUILTIN_PORT: z.coerce.number().int().min(0).max(65535).default(5005),
 });
-
-export interface RunningService {
-  url: string;
-  log: Logger;
-  close(): Promise<void>;
-}
 
 export async function startOutputBuiltin(
   env: Record<string, string | undefined>,
@@ -57,3 +51,5 @@ export async function startOutputBuiltin(
     },
   };
 }
+
+export type { RunningService } from '@secbot/service-kit';

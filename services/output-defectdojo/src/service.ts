@@ -7,9 +7,9 @@ import {
   readServiceConfig,
   startRuntime,
   subscribe,
-  type DestinationStream,
-  type Logger,
+  type StartOptions as BaseStartOptions,
   type Policy,
+  type RunningService,
 } from '@secbot/service-kit';
 import { z } from 'zod';
 import { createDefectDojoClient } from './adapters/defectdojo/client.ts';
@@ -19,18 +19,9 @@ import { OutputDefectDojoSettings } from './config.ts';
 import { handleScanCompleted, HANDLER, type OutputTarget } from './handle-scan-completed.ts';
 import { reevaluateOpenOutputs } from './reevaluate.ts';
 
-export interface RunningService {
-  url: string;
-  log: Logger;
-  close(): Promise<void>;
-}
-
-export interface StartOptions {
-  port?: number;
-  logDestination?: DestinationStream;
-  /** Tests point DefectDojo calls elsewhere or shorten the backoff. */
+export interface StartOptions extends BaseStartOptions {
+  /** Tests point DefectDojo calls elsewhere. */
   fetch?: typeof fetch;
-  backoffMs?: (deliveryCount: number) => number;
 }
 
 const HttpUrl = z.url({ protocol: /^https?$/ });
@@ -167,3 +158,5 @@ export async function startOutputDefectDojo(env: Record<string, string | undefin
     },
   };
 }
+
+export type { RunningService } from '@secbot/service-kit';

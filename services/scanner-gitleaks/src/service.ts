@@ -12,8 +12,8 @@ import {
   readSettings,
   startRuntime,
   subscribe,
-  type DestinationStream,
   type Logger,
+  type StartOptions,
 } from '@secbot/service-kit';
 import { createGitleaksCli, resolveGitleaksBin } from './adapters/gitleaks/cli.ts';
 import { createMirrors } from './adapters/git/mirror.ts';
@@ -27,13 +27,6 @@ export interface RunningScanner {
   url: string;
   log: Logger;
   close(): Promise<void>;
-}
-
-export interface StartOptions {
-  port?: number;
-  logDestination?: DestinationStream;
-  /** Redelivery backoff; tests shorten it. */
-  backoffMs?: (deliveryCount: number) => number;
 }
 
 /** Settings and the gitleaks components of the policy, checked together; every problem is listed. */
@@ -166,3 +159,5 @@ async function removeLeftovers(tmpDir: string, log: Logger): Promise<void> {
     }
   }
 }
+
+export type { StartOptions } from '@secbot/service-kit';

@@ -4,7 +4,6 @@ import { errorMessage, type Logger, type Metrics, type Nats } from '@secbot/serv
 import type { ProjectedEvent } from '../../check-status.ts';
 import type { StoredEvent } from '../postgres/projection-store.ts';
 
-
 export interface ProjectorOptions {
   nats: Nats;
   stream: StreamSettings;
