@@ -324,8 +324,10 @@ describe('scanner-gitleaks with real NATS, git and gitleaks', () => {
   it('reports a gitleaks timeout as an error that says what to change', async () => {
     const repo = await newProject();
     const before = await repo.commit('a', { 'a.txt': 'a\n' });
-    const lines = Array.from({ length: 100_000 }, (_, i) => `line ${i} token=${(i * 2654435761).toString(36)}x${i.toString(16)}`).join('\n');
-    const after = await repo.commit('big', { 'big1.txt': lines, 'big2.txt': lines + '\n2', 'big3.txt': lines + '\n3' });
+    // About 90 MB of keyword-rich lines: gitleaks needs several seconds for it even on a fast, idle machine,
+    // so its 1 s timeout always fires (9 MB was sometimes scanned within the second).
+    const lines = Array.from({ length: 300_000 }, (_, i) => `line ${i} token=${(i * 2654435761).toString(36)}x${i.toString(16)}`).join('\n');
+    const after = await repo.commit('big', Object.fromEntries(Array.from({ length: 8 }, (_, f) => [`big${f}.txt`, `${lines}\n${f}`])));
     await repo.push('main');
 
     const scan = await scanOf(push(repo, before, after, { timeout_seconds: 1, max_target_megabytes: 0 }), 60_000);
