@@ -1,4 +1,5 @@
 import type { StreamSettings } from '@secbot/contracts';
+import { createHttpServer } from './http-server.ts';
 import { createLogger, type DestinationStream, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { closeNats, connectNats, ensureStream, type Nats } from './nats.ts';
@@ -59,4 +60,26 @@ export interface StartOptions {
   logDestination?: DestinationStream;
   /** Redelivery backoff of the service's subscriptions; tests shorten it. */
   backoffMs?: (deliveryCount: number) => number;
+}
+
+/**
+ * A subscriber service's HTTP side (/healthz, /readyz, /metrics) on `port`, and the RunningService that stops
+ * it in order: the HTTP server, then the service's own parts (`stop`, e.g. its subscriptions), then the runtime.
+ */
+export async function serveSubscriber(
+  rt: ServiceRuntime,
+  opts: { port: number; host: string; stop: Array<() => Promise<void>>; logFields?: Record<string, unknown> },
+): Promise<RunningService> {
+  const app = await createHttpServer({ service: rt.service, log: rt.log, metrics: rt.metrics, readiness: { nats: rt.natsReady } });
+  const url = await app.listen({ port: opts.port, host: opts.host });
+  rt.log.info({ url, ...opts.logFields }, 'Service running');
+  return {
+    url,
+    log: rt.log,
+    async close() {
+      await app.close();
+      for (const stop of opts.stop) await stop();
+      await rt.close();
+    },
+  };
 }

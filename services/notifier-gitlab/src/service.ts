@@ -1,6 +1,6 @@
 import { CheckExpiredV1, EventReceivedV1, NotifiedV1, OutputCompletedV1, ScanCompletedV1, type Instance } from '@secbot/contracts';
 import {
-  createHttpServer,
+  serveSubscriber,
   createPublisher,
   readSettings,
   startRuntime,
@@ -59,18 +59,12 @@ export async function startNotifierGitLab(env: Record<string, string | undefined
           log: ctx.log,
         }),
     });
-    const app = await createHttpServer({ service: 'notifier-gitlab', log, metrics, readiness: { nats: rt.natsReady } });
-    const url = await app.listen({ port: opts.port ?? settings.NOTIFIER_GITLAB_PORT, host: settings.SECBOT_LISTEN_HOST });
-    log.info({ url, instances: settings.GITLAB_CONFIGS.map((c) => c.prefix) }, 'Notifier gitlab running');
-    return {
-      url,
-      log,
-      async close() {
-        await app.close();
-        await subscription.stop();
-        await rt.close();
-      },
-    };
+    return await serveSubscriber(rt, {
+      port: opts.port ?? settings.NOTIFIER_GITLAB_PORT,
+      host: settings.SECBOT_LISTEN_HOST,
+      stop: [() => subscription.stop()],
+      logFields: { instances: settings.GITLAB_CONFIGS.map((c) => c.prefix) },
+    });
   } catch (err) {
     await rt.close();
     throw err;

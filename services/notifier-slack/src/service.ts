@@ -1,7 +1,7 @@
 import { NotifiedV1, OutputCompletedV1 } from '@secbot/contracts';
 import {
   componentSecrets,
-  createHttpServer,
+  serveSubscriber,
   createPublisher,
   readServiceConfig,
   startRuntime,
@@ -87,18 +87,12 @@ export async function startNotifierSlack(env: Record<string, string | undefined>
         });
       },
     });
-    const app = await createHttpServer({ service: 'notifier-slack', log, metrics, readiness: { nats: rt.natsReady } });
-    const url = await app.listen({ port: opts.port ?? settings.NOTIFIER_SLACK_PORT, host: settings.SECBOT_LISTEN_HOST });
-    log.info({ url, notifiers: [...clients.keys()] }, 'Notifier slack running');
-    return {
-      url,
-      log,
-      async close() {
-        await app.close();
-        await subscription.stop();
-        await rt.close();
-      },
-    };
+    return await serveSubscriber(rt, {
+      port: opts.port ?? settings.NOTIFIER_SLACK_PORT,
+      host: settings.SECBOT_LISTEN_HOST,
+      stop: [() => subscription.stop()],
+      logFields: { notifiers: [...clients.keys()] },
+    });
   } catch (err) {
     await rt.close();
     throw err;

@@ -1,7 +1,7 @@
 import { OutputCompletedV1, ScanCompletedV1 } from '@secbot/contracts';
 import {
   CommonSettings,
-  createHttpServer,
+  serveSubscriber,
   createPublisher,
   readSettings,
   startRuntime,
@@ -38,18 +38,7 @@ export async function startOutputBuiltin(
       }
     },
   });
-  const app = await createHttpServer({ service: 'output-builtin', log, metrics, readiness: { nats: rt.natsReady } });
-  const url = await app.listen({ port: opts.port ?? settings.OUTPUT_BUILTIN_PORT, host: settings.SECBOT_LISTEN_HOST });
-  log.info({ url }, 'Output builtin running');
-  return {
-    url,
-    log,
-    async close() {
-      await app.close();
-      await subscription.stop();
-      await rt.close();
-    },
-  };
+  return serveSubscriber(rt, { port: opts.port ?? settings.OUTPUT_BUILTIN_PORT, host: settings.SECBOT_LISTEN_HOST, stop: [() => subscription.stop()] });
 }
 
 export type { RunningService } from '@secbot/service-kit';
