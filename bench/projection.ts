@@ -3,16 +3,27 @@
 // events/s of each, whether the rows are identical, and the stream's size per 10,000 checks.
 import { randomBytes } from 'node:crypto';
 import { createHash } from 'node:crypto';
-import { openDatabase, projectionName, rebuildProjection, ResultsSettings, startResults } from '@secbot/results';
+import { dropSchemas, openDatabase, projectionName, rebuildProjection, ResultsSettings, startResults } from '@secbot/results';
 import { createLogger, createPublisher, readSettings, type Publisher } from '@secbot/service-kit';
-import { aCheck, aFinding, aNotified, anEventReceived, anOutputCompleted, aScanCompleted, captureLogs, streamEnv, testNats, type TestNats } from '@secbot/testing';
+import {
+  aCheck,
+  aFinding,
+  anEventReceived,
+  aNotified,
+  anOutputCompleted,
+  aScanCompleted,
+  captureLogs,
+  streamEnv,
+  TEST_POSTGRES_DSN,
+  testNats,
+} from '@secbot/testing';
 import { EventReceivedV1, NotifiedV1, OutputCompletedV1, ScanCompletedV1 } from '@secbot/contracts';
 
 const CHECKS = Number(process.env['BENCH_CHECKS'] ?? 25_000);
-const DSN = process.env['SECBOT_TEST_POSTGRES_DSN'] ?? 'postgresql://postgres@127.0.0.1:5432/secbot_test';
+const DSN = TEST_POSTGRES_DSN;
 const quiet = createLogger({ service: 'bench', level: 'silent' });
 
-async function publishAll(publisher: Publisher, nats: TestNats): Promise<number> {
+async function publishAll(publisher: Publisher): Promise<number> {
   let n = 0;
   const window: Promise<unknown>[] = [];
   for (let i = 0; i < CHECKS; i++) {
@@ -28,7 +39,6 @@ async function publishAll(publisher: Publisher, nats: TestNats): Promise<number>
     if (window.length >= 256) await Promise.all(window.splice(0));
   }
   await Promise.all(window);
-  void nats;
   return n;
 }
 
@@ -48,7 +58,7 @@ let rebuiltSchema = '';
 try {
   const publisher = createPublisher({ js: nats.js, stream: nats.stream });
   const t0 = performance.now();
-  const total = await publishAll(publisher, nats);
+  const total = await publishAll(publisher);
   const published = (performance.now() - t0) / 1000;
   const info = await nats.jsm.streams.info(nats.stream.name);
 
@@ -74,8 +84,6 @@ try {
   console.log(`stream: ${info.state.messages} messages, ${(info.state.bytes / 1024 / 1024).toFixed(1)} MiB; ${((info.state.bytes / CHECKS) * 10_000 / 1024 / 1024).toFixed(1)} MiB per 10,000 checks (4 events each)`);
   if (a.digest !== b.digest) process.exitCode = 1;
 } finally {
-  const db = await openDatabase({ driver: 'postgresql', dsn: DSN, schema: 'public' }, quiet);
-  for (const s of [base, rebuiltSchema].filter(Boolean)) await db.em().getConnection().execute(`drop schema if exists "${s}" cascade`);
-  await db.close();
+  await dropSchemas(DSN, [base, rebuiltSchema].filter(Boolean));
   await nats.cleanup();
 }

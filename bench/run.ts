@@ -7,13 +7,20 @@ import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { EventReceivedV1 } from '@secbot/contracts';
 import { createPublisher } from '@secbot/service-kit';
-import { aCheck, anEventReceived, fixturePath, freePort, streamEnv, testNats } from '@secbot/testing';
-import { openDatabase } from '../services/results/src/adapters/postgres/database.ts';
-import { createLogger } from '@secbot/service-kit';
+import {
+  aCheck,
+  anEventReceived,
+  fixturePath,
+  freePort,
+  streamEnv,
+  TEST_POSTGRES_DSN,
+  testNats,
+} from '@secbot/testing';
+import { dropSchemas } from '../services/results/src/adapters/postgres/database.ts';
 
 const DURATION = Number(process.env['BENCH_SECONDS'] ?? 8);
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 50);
-const DSN = process.env['SECBOT_TEST_POSTGRES_DSN'] ?? 'postgresql://postgres@127.0.0.1:5432/secbot_test';
+const DSN = TEST_POSTGRES_DSN;
 const root = new URL('..', import.meta.url).pathname;
 
 function spawnNode(args: string[], env: Record<string, string>): ChildProcess {
@@ -98,9 +105,7 @@ try {
 } finally {
   for (const p of procs) p.kill('SIGTERM');
   await new Promise((r) => setTimeout(r, 1500));
-  const db = await openDatabase({ driver: 'postgresql', dsn: DSN, schema: 'public' }, createLogger({ service: 'bench', level: 'silent' }));
-  await db.em().getConnection().execute(`drop schema if exists "${schema}" cascade`);
-  await db.close();
+  await dropSchemas(DSN, [schema]);
   await nats.cleanup();
 }
 

@@ -13,7 +13,11 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { testNats, type TestNats } from '@secbot/testing';
+import {
+  TEST_POSTGRES_DSN,
+  testNats,
+  type TestNats,
+} from '@secbot/testing';
 
 const root = new URL('../../', import.meta.url).pathname;
 const bin = (name: string) => join(root, '.tools/bin', name);
@@ -27,7 +31,7 @@ const ports: Record<string, { env: string; port: number }> = {
   'output-builtin': { env: 'OUTPUT_BUILTIN_PORT', port: 5005 },
   'notifier-gitlab': { env: 'NOTIFIER_GITLAB_PORT', port: 5006 },
 };
-const TEST_PG = process.env['SECBOT_TEST_POSTGRES_DSN'] ?? 'postgresql://postgres@127.0.0.1:5432/secbot_test';
+const TEST_PG = TEST_POSTGRES_DSN;
 
 function run(cmd: string, args: string[], opts: { cwd?: string; input?: string } = {}): { code: number; out: string } {
   const r = spawnSync(cmd, args, { cwd: opts.cwd ?? root, input: opts.input, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 120_000 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import { parse } from 'yaml';
-import { createLogger, createPublisher, type Publisher } from '@secbot/service-kit';
+import { createPublisher, type Publisher } from '@secbot/service-kit';
 import {
   aCheck,
   aFinding,
@@ -15,18 +15,19 @@ import {
   aScanCompleted,
   captureLogs,
   fakeGitLabJobs,
+  type FakeGitLabJobs,
   fixturePath,
   publishEvents,
   streamEnv,
+  TEST_POSTGRES_DSN,
   testNats,
-  type FakeGitLabJobs,
   type TestNats,
 } from '@secbot/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../services/results/src/adapters/postgres/database.ts';
+import { dropSchemas } from '../../services/results/src/adapters/postgres/database.ts';
 import { startResults, type RunningResults } from '../../services/results/src/service.ts';
 
-const DSN = process.env['SECBOT_TEST_POSTGRES_DSN'] ?? 'postgresql://postgres@127.0.0.1:5432/secbot_test';
+const DSN = TEST_POSTGRES_DSN;
 const template = parse(readFileSync(new URL('../../deploy/gitlab/secbot-gate.gitlab-ci.yml', import.meta.url), 'utf8')) as Record<string, { script?: string[]; artifacts?: any }>;
 const script = (template['.secbot-gate']?.script ?? []).join('\n');
 const ajv = new Ajv({ strict: false });
@@ -49,9 +50,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await results?.close();
   await gitlab?.close();
-  const db = await openDatabase({ driver: 'postgresql', dsn: DSN, schema: 'public' }, createLogger({ service: 't', level: 'silent' }));
-  await db.em().getConnection().execute(`drop schema if exists "${schema}" cascade`);
-  await db.close();
+  await dropSchemas(DSN, [schema]);
   await nats?.cleanup();
 });
 

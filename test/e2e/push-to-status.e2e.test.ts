@@ -1,22 +1,22 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createLogger } from '@secbot/service-kit';
 import {
   fixturePath,
   freePort,
   readStream,
+  type ServiceProcess,
   spawnService,
   streamEnv,
+  TEST_POSTGRES_DSN,
   testNats,
-  waitForReady,
-  type ServiceProcess,
   type TestNats,
+  waitForReady,
 } from '@secbot/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../services/results/src/adapters/postgres/database.ts';
+import { dropSchemas } from '../../services/results/src/adapters/postgres/database.ts';
 
-const DSN = process.env['SECBOT_TEST_POSTGRES_DSN'] ?? 'postgresql://postgres@127.0.0.1:5432/secbot_test';
+const DSN = TEST_POSTGRES_DSN;
 const snippet = new URL('./seed-gate-snippet.sh', import.meta.url).pathname;
 
 let nats: TestNats;
@@ -41,9 +41,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await intake?.stop();
   await results?.stop();
-  const db = await openDatabase({ driver: 'postgresql', dsn: DSN, schema: 'public' }, createLogger({ service: 'test', level: 'silent' }));
-  await db.em().getConnection().execute(`drop schema if exists "${schema}" cascade`);
-  await db.close();
+  await dropSchemas(DSN, [schema]);
   await nats?.cleanup();
 });
 

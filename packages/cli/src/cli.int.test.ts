@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deterministicId, ExceptionCreatedV1 } from '@secbot/contracts';
-import { openDatabase, startResults, type RunningResults } from '@secbot/results';
+import { dropSchemas, openDatabase, startResults, type RunningResults } from '@secbot/results';
 import { createLogger, createPublisher, type Publisher } from '@secbot/service-kit';
 import {
   aCheck,
@@ -17,12 +17,13 @@ import {
   eventually,
   publishEvents,
   streamEnv,
+  TEST_POSTGRES_DSN,
   testNats,
   type TestNats,
 } from '@secbot/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const DSN = process.env['SECBOT_TEST_POSTGRES_DSN'] ?? 'postgresql://postgres@127.0.0.1:5432/secbot_test';
+const DSN = TEST_POSTGRES_DSN;
 const cli = new URL('./main.ts', import.meta.url).pathname;
 const base = `t_cli_${randomBytes(4).toString('hex')}`;
 const quiet = createLogger({ service: 't', level: 'silent' });
@@ -42,8 +43,8 @@ beforeAll(async () => {
 afterAll(async () => {
   const db = await openDatabase({ driver: 'postgresql', dsn: DSN, schema: 'public' }, quiet);
   const rows: unknown = await db.em().getConnection().execute(`select nspname from pg_namespace where nspname like '${base}%'`);
-  for (const r of rows as { nspname: string }[]) await db.em().getConnection().execute(`drop schema if exists "${r.nspname}" cascade`);
   await db.close();
+  await dropSchemas(DSN, (rows as { nspname: string }[]).map((r) => r.nspname));
   await nats?.cleanup();
 });
 

@@ -7,7 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
  * habits that bite clients: token auth with DRF's 401 bodies, paths that must end in `/`, multipart-only
  * imports, limit/offset pages of 25, filters that silently ignore unknown parameters, lower-cased tags,
  * and hash_code deduplication across the product exactly as the "Gitleaks Scan" parser feeds it.
- * Provenance of each behaviour: /work/shared/notes/contracts.md § 2.
+ * Provenance: DefectDojo's API v2 and dojo/tools/gitleaks/parser.py, settings.dist.py (hash_code fields).
  */
 
 export interface FakeDojoProductType {

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 /**
- * A local GitLab REST API (v4) for what the GitLab notifier calls (/work/shared/notes/contracts.md § 1.5):
+ * A local GitLab REST API (v4) for what the GitLab notifier calls (GitLab doc/api/commits.md, doc/api/notes.md):
  * commit statuses (`POST /projects/:id/statuses/:sha`, `GET /projects/:id/repository/commits/:sha/statuses`)
  * and merge request notes (`GET/POST /projects/:id/merge_requests/:iid/notes`, `PUT …/notes/:note_id`).
  * It keeps GitLab's habits: `PRIVATE-TOKEN` or `Authorization: Bearer`, `{"message":"401 Unauthorized"}`,

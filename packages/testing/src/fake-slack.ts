@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 
 /**
  * A local Slack Web API for `chat.postMessage` (and `auth.test`), with the real server's habits
- * (/work/shared/notes/contracts.md § 4): POST `<base>/<method>` with a form or JSON body, the token as
+ * (docs.slack.dev chat.postMessage and rate limits; @slack/web-api v8): POST `<base>/<method>` with a form or JSON body, the token as
  * `Authorization: Bearer` (or a `token` form field), HTTP 200 with `{"ok":false,"error":…}` for every
  * refusal, `blocks` as a JSON string in form posts, Block Kit limits enforced as `invalid_blocks`, and
  * HTTP 429 with `Retry-After` when told to rate-limit.

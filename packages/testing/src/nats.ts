@@ -112,3 +112,6 @@ export async function publishEvents(publisher: Publisher, events: AnyEvent[]): P
     }
   }
 }
+
+/** The PostgreSQL tests project into (each test file in schemas of its own). */
+export const TEST_POSTGRES_DSN = process.env['SECBOT_TEST_POSTGRES_DSN'] ?? 'postgresql://postgres@127.0.0.1:5432/secbot_test';

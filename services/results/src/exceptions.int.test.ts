@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CheckExpiredV1, ExceptionCreatedV1, ExceptionRevokedV1, ReevaluationRequestedV1 } from '@secbot/contracts';
-import { createLogger, createPublisher, type Publisher } from '@secbot/service-kit';
+import { createPublisher, type Publisher } from '@secbot/service-kit';
 import {
   aCheck,
   aFinding,
@@ -13,14 +13,14 @@ import {
   publishEvents,
   readStream,
   streamEnv,
+  TEST_POSTGRES_DSN,
   testNats,
   type TestNats,
 } from '@secbot/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from './adapters/postgres/database.ts';
+import { dropSchemas } from './adapters/postgres/database.ts';
 import { startResults, type RunningResults } from './service.ts';
 
-const DSN = process.env['SECBOT_TEST_POSTGRES_DSN'] ?? 'postgresql://postgres@127.0.0.1:5432/secbot_test';
 const TOKEN = 'results-test-api-token-0123456789';
 const schema = `t_exc_${randomBytes(4).toString('hex')}`;
 
@@ -34,7 +34,7 @@ beforeAll(async () => {
   results = await startResults(
     {
       ...streamEnv(nats.stream),
-      SECBOT_POSTGRES_DSN: DSN,
+      SECBOT_POSTGRES_DSN: TEST_POSTGRES_DSN,
       SECBOT_DB_SCHEMA: schema,
       SECBOT_API_TOKEN: TOKEN,
       RESULTS_CHECK_DEADLINE_SECONDS: '2',
@@ -47,9 +47,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await results?.close();
-  const db = await openDatabase({ driver: 'postgresql', dsn: DSN, schema: 'public' }, createLogger({ service: 't', level: 'silent' }));
-  await db.em().getConnection().execute(`drop schema if exists "${schema}" cascade`);
-  await db.close();
+  await dropSchemas(TEST_POSTGRES_DSN, [schema]);
   await nats?.cleanup();
 });
 

@@ -1,5 +1,5 @@
 export { startResults, databaseConfig, projectionName, type RunningResults } from './service.ts';
 export { evolveCheckState, statusOf, type CheckState, type CheckStatus } from './check-status.ts';
 export { rebuildProjection, type RebuildResult } from './rebuild.ts';
-export { openDatabase, type Database, type DatabaseConfig } from './adapters/postgres/database.ts';
+export { dropSchemas, openDatabase, type Database, type DatabaseConfig } from './adapters/postgres/database.ts';
 export { ResultsSettings } from './config.ts';

@@ -11,16 +11,17 @@ import {
   eventually,
   publishEvents,
   streamEnv,
+  TEST_POSTGRES_DSN,
   testNats,
   type TestNats,
 } from '@secbot/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from './adapters/postgres/database.ts';
+import { dropSchemas, openDatabase, type Database } from './adapters/postgres/database.ts';
 import { CheckEvent, SecurityCheck } from './adapters/postgres/entities.ts';
 import { evolveCheckState, type CheckState, type ProjectedEvent } from './check-status.ts';
 import { startResults, type RunningResults } from './service.ts';
 
-const DSN = process.env['SECBOT_TEST_POSTGRES_DSN'] ?? 'postgresql://postgres@127.0.0.1:5432/secbot_test';
+const DSN = TEST_POSTGRES_DSN;
 const quiet = createLogger({ service: 'test', level: 'silent' });
 
 let nats: TestNats;
@@ -71,9 +72,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const r of [...running]) await r.close();
-  const admin = await openDatabase({ driver: 'postgresql', dsn: DSN, schema: 'public' }, quiet);
-  for (const s of schemas) await admin.em().getConnection().execute(`drop schema if exists "${s}" cascade`);
-  await admin.close();
+  await dropSchemas(DSN, schemas);
   for (const d of databases) await d.close();
   await nats?.cleanup();
 });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createLogger, createPublisher } from '@secbot/service-kit';
+import { createPublisher } from '@secbot/service-kit';
 import {
   aCheck,
   aFinding,
@@ -8,17 +8,17 @@ import {
   aScanCompleted,
   captureLogs,
   fakeGitLabJobs,
+  type FakeGitLabJobs,
   publishEvents,
   streamEnv,
+  TEST_POSTGRES_DSN,
   testNats,
-  type FakeGitLabJobs,
   type TestNats,
 } from '@secbot/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from './adapters/postgres/database.ts';
+import { dropSchemas } from './adapters/postgres/database.ts';
 import { startResults, type RunningResults } from './service.ts';
 
-const DSN = process.env['SECBOT_TEST_POSTGRES_DSN'] ?? 'postgresql://postgres@127.0.0.1:5432/secbot_test';
 const READ_TOKEN = 'results-test-read-token-0123456789';
 const schema = `t_rep_${randomBytes(4).toString('hex')}`;
 
@@ -31,7 +31,7 @@ beforeAll(async () => {
   nats = await testNats('report');
   gitlab = await fakeGitLabJobs();
   results = await startResults(
-    { ...streamEnv(nats.stream), SECBOT_POSTGRES_DSN: DSN, SECBOT_DB_SCHEMA: schema, SECBOT_READ_TOKEN: READ_TOKEN, LOG_LEVEL: 'warn' },
+    { ...streamEnv(nats.stream), SECBOT_POSTGRES_DSN: TEST_POSTGRES_DSN, SECBOT_DB_SCHEMA: schema, SECBOT_READ_TOKEN: READ_TOKEN, LOG_LEVEL: 'warn' },
     { port: 0, logDestination: captureLogs() },
   );
   // The check's GitLab instance is the fake: job tokens are verified there.
@@ -47,9 +47,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await results?.close();
   await gitlab?.close();
-  const db = await openDatabase({ driver: 'postgresql', dsn: DSN, schema: 'public' }, createLogger({ service: 't', level: 'silent' }));
-  await db.em().getConnection().execute(`drop schema if exists "${schema}" cascade`);
-  await db.close();
+  await dropSchemas(TEST_POSTGRES_DSN, [schema]);
   await nats?.cleanup();
 });
 

@@ -2,11 +2,19 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '@secbot/service-kit';
-import { freePort, spawnService, streamEnv, testNats, waitForReady, type ServiceProcess, type TestNats } from '@secbot/testing';
-import { openDatabase } from '../../../services/results/src/adapters/postgres/database.ts';
+import {
+  freePort,
+  type ServiceProcess,
+  spawnService,
+  streamEnv,
+  TEST_POSTGRES_DSN,
+  testNats,
+  type TestNats,
+  waitForReady,
+} from '@secbot/testing';
+import { dropSchemas } from '../../../services/results/src/adapters/postgres/database.ts';
 
-export const TEST_DSN = process.env['SECBOT_TEST_POSTGRES_DSN'] ?? 'postgresql://postgres@127.0.0.1:5432/secbot_test';
+export const TEST_DSN = TEST_POSTGRES_DSN;
 
 export interface System {
   nats: TestNats;
@@ -75,9 +83,7 @@ export async function startSystem(opts: {
     logs: () => processes.map((p) => p.output()).join('\n'),
     async stop() {
       await Promise.all(processes.map((p) => p.stop()));
-      const db = await openDatabase({ driver: 'postgresql', dsn: TEST_DSN, schema: 'public' }, createLogger({ service: 't', level: 'silent' }));
-      await db.em().getConnection().execute(`drop schema if exists "${schema}" cascade`);
-      await db.close();
+      await dropSchemas(TEST_DSN, [schema]);
       for (const s of await nats.jsm.streams.names().next()) if (s.includes(nats.stream.name)) await nats.jsm.streams.delete(s).catch(() => undefined);
       await nats.cleanup();
     },

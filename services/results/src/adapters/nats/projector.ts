@@ -1,7 +1,6 @@
 import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
-import { decodeEvent, type AnyGlobalEvent, type StreamSettings } from '@secbot/contracts';
+import { decodeEvent, type StreamSettings } from '@secbot/contracts';
 import { errorMessage, type Logger, type Metrics, type Nats } from '@secbot/service-kit';
-import type { ProjectedEvent } from '../../check-status.ts';
 import type { StoredEvent } from '../postgres/projection-store.ts';
 
 export interface ProjectorOptions {
@@ -23,9 +22,6 @@ export interface Projector {
   readonly done: Promise<void>;
 }
 
-export function decode(stream: StreamSettings, subject: string, payload: unknown): ProjectedEvent | AnyGlobalEvent | 'unknown' | 'invalid' {
-  return decodeEvent(stream.prefix, subject, payload);
-}
 
 /**
  * The projection reads the event log like a checkpointed event store: its durable position is the checkpoint
@@ -55,7 +51,7 @@ export function startProjector(opts: ProjectorOptions): Projector {
       } catch {
         payload = undefined;
       }
-      const decoded = decode(stream, m.subject, payload);
+      const decoded = decodeEvent(stream.prefix, m.subject, payload);
       if (decoded === 'invalid') log.error({ subject: m.subject, streamSequence: m.seq }, 'Event does not match its schema; not projected');
       else if (decoded !== 'unknown') batch.push({ seq: m.seq, event: decoded });
     }

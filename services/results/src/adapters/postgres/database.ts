@@ -133,3 +133,13 @@ export async function openDatabase(config: DatabaseConfig, log: Logger): Promise
     },
   };
 }
+
+/** Drops schemas (tests and benchmarks clean up the isolated schemas they projected into). */
+export async function dropSchemas(dsn: string, schemas: string[]): Promise<void> {
+  const admin = await PostgresORM.init({ entities, clientUrl: dsn, discovery: { warnWhenNoEntities: false } });
+  try {
+    for (const s of schemas) await admin.em.getConnection().execute(`drop schema if exists ${quoteIdent(s)} cascade`);
+  } finally {
+    await admin.close(true);
+  }
+}
