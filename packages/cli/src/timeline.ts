@@ -54,6 +54,11 @@ export function describeGlobal(event: AnyGlobalEvent): string {
     const scope = d.scope.kind === 'project' ? `project ${d.scope.projectPath} on ${d.scope.instanceHost}` : `instance ${d.scope.instanceHost}`;
     return `${d.owner} accepted ${d.fingerprint} for ${scope}${d.expiresAt ? ` until ${d.expiresAt}` : ''}: ${d.reason} (exception ${d.exceptionId})`;
   }
+  if (event.type === 'project.enrolled') {
+    const d = event.data;
+    const branches = d.branches.length ? d.branches.join(', ') : 'the default branch';
+    return `${d.actor} accepted the history of ${branches} of ${d.projectPath} on ${d.instanceHost} as its baseline${d.reason ? `: ${d.reason}` : ''}`;
+  }
   return `${event.data.revokedBy} revoked exception ${event.data.exceptionId}`;
 }
 

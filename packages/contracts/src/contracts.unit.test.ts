@@ -16,6 +16,7 @@ describe('golden examples', () => {
     ['reevaluation-requested.v1', events.ReevaluationRequestedV1],
     ['exception-created.v1', events.ExceptionCreatedV1],
     ['exception-revoked.v1', events.ExceptionRevokedV1],
+    ['project-enrolled.v1', events.ProjectEnrolledV1],
   ] as const)('%s parses with its schema', (name, definition) => {
     const parsed = definition.schema.safeParse(example(name));
 

@@ -4,12 +4,13 @@ export * from './shared.ts';
 export * from './stream.ts';
 export { EventReceivedV1 } from './event-received.v1.ts';
 export { ScanCompletedV1 } from './scan-completed.v1.ts';
-export { OutputCompletedV1 } from './output-completed.v1.ts';
+export { OutputCompletedV1, evaluationRevision, REVISIONS_PER_EVALUATION } from './output-completed.v1.ts';
 export { NotifiedV1 } from './notified.v1.ts';
 export { ExceptionCreatedV1, ExceptionScope } from './exception-created.v1.ts';
 export { ExceptionRevokedV1 } from './exception-revoked.v1.ts';
 export { CheckExpiredV1 } from './check-expired.v1.ts';
 export { ReevaluationRequestedV1 } from './reevaluation-requested.v1.ts';
+export { ProjectEnrolledV1 } from './project-enrolled.v1.ts';
 
 import { EventReceivedV1 } from './event-received.v1.ts';
 import { NotifiedV1 } from './notified.v1.ts';
@@ -19,6 +20,7 @@ import { ExceptionCreatedV1 } from './exception-created.v1.ts';
 import { ExceptionRevokedV1 } from './exception-revoked.v1.ts';
 import { CheckExpiredV1 } from './check-expired.v1.ts';
 import { ReevaluationRequestedV1 } from './reevaluation-requested.v1.ts';
+import { ProjectEnrolledV1 } from './project-enrolled.v1.ts';
 import type { EventReceivedV1 as EventReceived } from './event-received.v1.ts';
 import type { NotifiedV1 as Notified } from './notified.v1.ts';
 import type { OutputCompletedV1 as OutputCompleted } from './output-completed.v1.ts';
@@ -27,6 +29,7 @@ import type { CheckExpiredV1 as CheckExpired } from './check-expired.v1.ts';
 import type { ReevaluationRequestedV1 as ReevaluationRequested } from './reevaluation-requested.v1.ts';
 import type { ExceptionCreatedV1 as ExceptionCreated } from './exception-created.v1.ts';
 import type { ExceptionRevokedV1 as ExceptionRevoked } from './exception-revoked.v1.ts';
+import type { ProjectEnrolledV1 as ProjectEnrolled } from './project-enrolled.v1.ts';
 
 /** Every event version SecBot publishes. A breaking change adds a new `.vN.ts` entry; old ones stay. */
 export const events = {
@@ -38,11 +41,12 @@ export const events = {
   ReevaluationRequestedV1,
   ExceptionCreatedV1,
   ExceptionRevokedV1,
+  ProjectEnrolledV1,
 } as const;
 /** Events about one check. */
 export type AnyEvent = EventReceived | ScanCompleted | OutputCompleted | Notified | CheckExpired | ReevaluationRequested;
 /** Events about no single check. */
-export type AnyGlobalEvent = ExceptionCreated | ExceptionRevoked;
+export type AnyGlobalEvent = ExceptionCreated | ExceptionRevoked | ProjectEnrolled;
 
 type KnownDefinition = (typeof events)[keyof typeof events];
 

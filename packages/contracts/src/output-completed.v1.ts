@@ -25,3 +25,14 @@ export const OutputCompletedV1 = defineEvent(
   }),
 );
 export type OutputCompletedV1 = EventOf<typeof OutputCompletedV1>;
+
+/** Re-evaluations (triage) of one evaluation fit between it and the next: at most this many per evaluation. */
+export const REVISIONS_PER_EVALUATION = 1_000_000;
+
+/**
+ * The revision of an output's first decision on a scan: the scan.completed's position in the event log, so a
+ * later evaluation of the same commit (another event, every one judged by the commit's whole history)
+ * replaces an earlier one everywhere revisions are compared, and its triage re-evaluations (+1 each) stay
+ * below the next evaluation.
+ */
+export const evaluationRevision = (scanStreamSequence: number): number => scanStreamSequence * REVISIONS_PER_EVALUATION;

@@ -27,7 +27,7 @@ export const ChangeRange = z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('push'),
     ref: z.string(),
-    /** null for a new branch: scan the commits of `after` not on the default branch. */
+    /** null for a new branch. Informational: a commit is judged by its whole history, whatever `before` says. */
     before: GitSha.nullable(),
     after: GitSha,
   }),
@@ -117,6 +117,11 @@ export const Finding = z.object({
   severity: z.enum(['critical', 'high', 'medium', 'low', 'info']).default('high'),
   /** Where a person can see the finding: the file at the commit, the DefectDojo finding. */
   links: z.record(z.string(), z.url()).default({}),
+  /**
+   * In history accepted as the project's baseline (`secbot enroll --accept-history`): reported to outputs,
+   * never blocking. Absent: the finding blocks until triaged.
+   */
+  baseline: z.boolean().optional(),
 });
 export type Finding = z.infer<typeof Finding>;
 

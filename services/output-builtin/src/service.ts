@@ -32,7 +32,7 @@ export async function startOutputBuiltin(
     log,
     metrics,
     handle: async (scan, ctx) => {
-      for (const decision of decideBuiltin(scan, new Date())) {
+      for (const decision of decideBuiltin(scan, new Date(), ctx.streamSequence)) {
         await publisher.publish(OutputCompletedV1, decision);
         ctx.log.info({ output: decision.data.output, scan: decision.data.scan, blocking: decision.data.blocking.length }, 'Output decided');
       }

@@ -20,6 +20,8 @@ export interface PlacementInput {
   context: CheckContext;
   securityCheckId: string;
   scan: string;
+  /** The scan.completed this test holds (one test per evaluation); omitted by callers that only name the check. */
+  scanEventId?: string;
   output: string;
   /** The output component's `config` from config.yml. */
   config: Record<string, unknown>;
@@ -46,16 +48,17 @@ export function branchOf(context: CheckContext): { engagement: string; branchTag
 /**
  * The context model (README "DefectDojo context"): product type from the component config (default
  * `SecBot`), one product per GitLab project path, one engagement per branch, one test per
- * (check, scan, output). DefectDojo deduplicates across the whole product, so a secret found again on
+ * (check, scan, output, evaluation). DefectDojo deduplicates across the whole product, so a secret found again on
  * another branch, in an MR or in a later push of the same commits is a duplicate of the first finding,
  * and its triage carries over.
  */
-export function placementFor({ context, securityCheckId, scan, output, config }: PlacementInput): DojoPlacement {
+export function placementFor({ context, securityCheckId, scan, scanEventId, output, config }: PlacementInput): DojoPlacement {
   const productType = typeof config['product_type'] === 'string' && config['product_type'] !== '' ? config['product_type'] : 'SecBot';
   const { engagement, branchTag } = branchOf(context);
   const sha = context.commit.sha;
   const mr = context.range.kind === 'merge_request' ? ` !${context.range.iid}` : '';
-  const runTag = toDojoTag(`secbot-run:${securityCheckId}:${scan}:${output}`);
+  // One test per evaluation: a later event for the same commit (every one judged anew) gets a test of its own.
+  const runTag = toDojoTag(`secbot-run:${securityCheckId}:${scan}:${output}${scanEventId ? `:${scanEventId.replace(/-/g, '').slice(0, 12)}` : ''}`);
   return {
     productTypeName: productType,
     productName: context.project.pathWithNamespace,

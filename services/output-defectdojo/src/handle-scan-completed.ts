@@ -1,4 +1,4 @@
-import { deterministicId, type Finding, type OutputCompletedV1, type PlannedComponent, type ScanCompletedV1 } from '@secbot/contracts';
+import { deterministicId, evaluationRevision, type Finding, type OutputCompletedV1, type PlannedComponent, type ScanCompletedV1 } from '@secbot/contracts';
 import { errorMessage, RetryableError, TerminalError, type Logger } from '@secbot/service-kit';
 import type { DefectDojoClient, DojoFinding } from './adapters/defectdojo/client.ts';
 import type { ReadStoredReport } from './adapters/nats-obj/report-reader.ts';
@@ -35,6 +35,8 @@ export interface Deps {
 
 export interface Delivery {
   deliveryCount: number;
+  /** The scan.completed's position in the event log: the revision of the first decision on it. */
+  streamSequence?: number;
   working(): void;
   log: Logger;
 }
@@ -51,10 +53,10 @@ interface Outcome {
 
 const errorOutcome = (reason: string): Outcome => ({ status: 'error', reason, findingsTotal: 0, blocking: [], links: {} });
 
-export function toOutputCompleted(event: ScanCompletedV1, output: PlannedComponent, outcome: Outcome, now: Date): OutputCompletedV1 {
-  const revision = 0;
+export function toOutputCompleted(event: ScanCompletedV1, output: PlannedComponent, outcome: Outcome, now: Date, scanStreamSequence = 0): OutputCompletedV1 {
+  const revision = evaluationRevision(scanStreamSequence);
   return {
-    id: deterministicId('output.completed', event.securityCheckId, event.data.scan, output.name, String(revision)),
+    id: deterministicId('output.completed', event.securityCheckId, event.data.scan, output.name, event.id),
     type: 'output.completed',
     version: 1,
     occurredAt: now.toISOString(),
@@ -106,18 +108,30 @@ export async function handleScanCompleted(event: ScanCompletedV1, delivery: Deli
     }
     if (outcome.status === 'error') log.error({ reason: outcome.reason }, 'DefectDojo output ended in error');
     else log.info({ findingsTotal: outcome.findingsTotal, blocking: outcome.blocking.length }, 'DefectDojo output completed');
-    const published = toOutputCompleted(event, output, outcome, now());
+    const published = toOutputCompleted(event, output, outcome, now(), delivery.streamSequence);
     await deps.publish(published);
-    if (deps.openOutputs && outcome.testId !== undefined && outcome.blocking.length > 0) {
-      await deps.openOutputs.putIfAbsent(openOutputKey(event.securityCheckId, event.data.scan, output.name), {
-        last: published,
-        testId: outcome.testId,
-        scanFindings: event.data.findings,
-        commit: event.data.commit,
-      });
-    }
+    if (deps.openOutputs) await keepOpen(deps.openOutputs, event, output, published, outcome);
   }
   if (retry) throw retry;
+}
+
+/**
+ * Keeps the check's latest blocking decision for re-evaluation after triage. A redelivered scan must not undo
+ * a later re-evaluation (kept: a higher revision), and a later evaluation of the same commit replaces an
+ * earlier one (or ends it, when nothing blocks any more).
+ */
+async function keepOpen(open: OpenOutputs, event: ScanCompletedV1, output: PlannedComponent, published: OutputCompletedV1, outcome: Outcome): Promise<void> {
+  const key = openOutputKey(event.securityCheckId, event.data.scan, output.name);
+  const value = { last: published, testId: outcome.testId ?? 0, scanFindings: event.data.findings, commit: event.data.commit };
+  const stored = (await open.list(event.securityCheckId)).find((s) => s.key === key);
+  const blocks = outcome.testId !== undefined && outcome.blocking.length > 0;
+  if (!stored) {
+    if (blocks) await open.putIfAbsent(key, value);
+    return;
+  }
+  if (stored.value.last.data.revision >= published.data.revision) return;
+  if (blocks) await open.replace(key, value, stored.revision);
+  else await open.remove(key);
 }
 
 async function runOutput(event: ScanCompletedV1, output: PlannedComponent, delivery: Delivery, deps: Deps, log: Logger): Promise<Outcome> {
@@ -140,7 +154,7 @@ async function runOutput(event: ScanCompletedV1, output: PlannedComponent, deliv
   if (report === undefined) return errorOutcome(`The report of scan ${data.scan} (format ${data.report.format}) is not a gitleaks JSON report.`);
 
   const { client } = target;
-  const placement = placementFor({ context: data.context, securityCheckId: event.securityCheckId, scan: data.scan, output: output.name, config: { ...target.config, ...output.config } });
+  const placement = placementFor({ context: data.context, securityCheckId: event.securityCheckId, scan: data.scan, scanEventId: event.id, output: output.name, config: { ...target.config, ...output.config } });
   const existing = await client.findTest({ productName: placement.productName, engagementName: placement.engagementName, tag: placement.runTag });
   let testId: number;
   let deduplicated = false;
@@ -156,6 +170,8 @@ async function runOutput(event: ScanCompletedV1, output: PlannedComponent, deliv
   const findings = deduplicated ? await client.listTestFindings(testId) : await settledFindings(client, testId, deps, delivery);
 
   const decision = await decideOnTest(client, findings, { findings: data.findings, commit: data.commit });
+  // History accepted as the baseline is in DefectDojo for people to see, and never blocks.
+  const baseline = new Set(data.findings.filter((f) => f.baseline).map((f) => f.fingerprint));
   if (decision.missingOriginals.length) {
     return errorOutcome(
       `DefectDojo did not return the original findings ${decision.missingOriginals.join(', ')} of duplicates in test ${testId}; the API user may lack access to them. Not deciding on a partial view.`,
@@ -164,7 +180,7 @@ async function runOutput(event: ScanCompletedV1, output: PlannedComponent, deliv
   return {
     status: 'ok',
     findingsTotal: decision.findingsTotal,
-    blocking: decision.blocking,
+    blocking: decision.blocking.filter((f) => !baseline.has(f.fingerprint)),
     testId,
     links: { defectdojo: client.testUrl(testId) },
   };

@@ -25,6 +25,8 @@ export interface ScanState {
   scanned?: { description: string; commits: number; bytes: number };
   rulesSource?: 'component' | 'repository';
   completedAt?: string;
+  /** A later evaluation that could not finish; the completed one above still decides. */
+  lastError?: string;
 }
 
 export interface OutputState {
@@ -39,6 +41,8 @@ export interface OutputState {
   blocking: Finding[];
   links: Record<string, string>;
   updatedAt?: string;
+  /** A later decision that could not be made; the completed one above still decides. */
+  lastError?: string;
 }
 
 export interface NotificationState {
@@ -135,6 +139,12 @@ export function evolveCheckState(state: CheckState | null, event: ProjectedEvent
     case 'scan.completed': {
       const d = event.data;
       if (!next.job) next = planned({ ...next, context: next.context ?? contextOf(d.context) }, d.context.job);
+      const previous = next.scans[d.scan];
+      if (d.status === 'error' && previous?.status === 'ok') {
+        // A completed evaluation stands: a later one that could not finish changes nothing but the record.
+        next = { ...next, scans: { ...next.scans, [d.scan]: { ...previous, lastError: d.reason ?? 'failed' } } };
+        break;
+      }
       next = {
         ...next,
         scans: {
@@ -159,6 +169,10 @@ export function evolveCheckState(state: CheckState | null, event: ProjectedEvent
       const key = pairKey(d.scan, d.output);
       const current = next.outputs[key];
       if (current && current.revision > d.revision) break; // an older decision arriving late changes nothing
+      if (d.status === 'error' && current?.status === 'ok') {
+        next = { ...next, outputs: { ...next.outputs, [key]: { ...current, lastError: d.reason ?? 'failed' } } };
+        break;
+      }
       next = {
         ...next,
         outputs: {
@@ -207,16 +221,24 @@ export function evolveCheckState(state: CheckState | null, event: ProjectedEvent
   };
 }
 
-export function statusOf(state: CheckState): Exclude<CheckStatus, 'not_started'> {
+/**
+ * The status from what the check's evaluations said: `fail` beats `error` beats `in_progress` beats
+ * `success`. A blocking finding fails the check even while another scan errs or is still running; `error`
+ * when nothing was planned, or a scan or output could not complete (an earlier completed evaluation stands
+ * over a later failure, see evolveCheckState); `in_progress` while something is awaited (`error` past the
+ * deadline); else `success`. `blocks` decides per finding (exceptions, applied at read time).
+ */
+export function statusOf(state: CheckState, blocks: (o: OutputState, f: Finding) => boolean = () => true): Exclude<CheckStatus, 'not_started'> {
   if (state.planError) return 'error';
   const scans = Object.values(state.scans);
   const outputs = Object.values(state.outputs);
+  if (outputs.some((o) => o.status === 'ok' && o.blocking.some((f) => blocks(o, f)))) return 'fail';
   if (scans.some((s) => s.status === 'error') || outputs.some((o) => o.status === 'error')) return 'error';
   if (!state.job || scans.some((s) => s.status === 'pending') || outputs.some((o) => o.status === 'pending')) {
     // Past its deadline a check stops waiting; should the awaited results still come, they decide.
     return state.expired ? 'error' : 'in_progress';
   }
-  return outputs.some((o) => o.blocking.length > 0) ? 'fail' : 'success';
+  return 'success';
 }
 
 /** What a check still waits for, in words: `scan gitleaks`, `output defectdojo for scan gitleaks`. */
@@ -262,7 +284,7 @@ export function blockingFindings(state: CheckState, exceptions: ActiveException[
  */
 export function effectiveStatus(state: CheckState, exceptions: ActiveException[], now: Date): Exclude<CheckStatus, 'not_started'> {
   if (state.status !== 'fail') return state.status;
-  return blockingFindings(state, exceptions, now).some((b) => !b.exception) ? 'fail' : 'success';
+  return statusOf(state, (o, f) => o.handler !== 'builtin' || !exceptions.some((e) => exceptionCovers(e, f.fingerprint, state, now)));
 }
 
 /** Why a check is `error`, in words a person can act on. */

@@ -10,22 +10,32 @@ export const GitleaksComponentConfig = z.strictObject({
   timeout_seconds: z.number().int().min(1).max(7200).default(300),
   /** Files larger than this are skipped by gitleaks (0 = no limit). */
   max_target_megabytes: z.number().int().min(0).max(10_000).default(10),
-  /** A new branch is scanned as "its commits not on the default branch", at most this many. */
-  new_branch_max_commits: z.number().int().min(1).max(1_000_000).default(1000),
-  /** What each event kind scans: the commits it adds (`range`) or the whole tree at its commit (`tree`). */
+  /**
+   * No longer used: every commit is judged by its whole history, scanned once, so nothing is bounded (a scan
+   * that cannot finish within timeout_seconds ends in `error`, never in a pass). Accepted so older config.yml
+   * files still load.
+   */
+  new_branch_max_commits: z.number().int().min(1).max(1_000_000).optional(),
+  /**
+   * No longer used: every event kind is judged by the history of its commit (which covers its tree, and
+   * reads blobs from git's object database, never through a checkout). Accepted so older config.yml files load.
+   */
   modes: z
     .strictObject({
-      push: z.enum(['range', 'tree']).default('range'),
-      merge_request: z.enum(['range', 'tree']).default('range'),
-      tag_push: z.enum(['range', 'tree']).default('tree'),
+      push: z.enum(['range', 'tree']).optional(),
+      merge_request: z.enum(['range', 'tree']).optional(),
+      tag_push: z.enum(['range', 'tree']).optional(),
     })
-    .default({ push: 'range', merge_request: 'range', tag_push: 'tree' }),
+    .optional(),
   /**
    * gitleaks TOML used as the rules. Default: gitleaks' built-in rules. To add rules to them, start with
    * `[extend]` / `useDefault = true`.
    */
   gitleaks_config: z.string().min(1).optional(),
-  /** Honour the repository's own .gitleaks.toml / .gitleaksignore (then the event says rulesSource: repository). */
+  /**
+   * Honour the repository's own .gitleaks.toml / .gitleaksignore, as they are on the protected default branch
+   * (then the event says rulesSource: repository). Never the pushed commit's.
+   */
   use_repository_config: z.boolean().default(false),
   /** Honour inline `gitleaks:allow` comments. Off by default: a developer could silence the gate. */
   allow_inline_ignores: z.boolean().default(false),

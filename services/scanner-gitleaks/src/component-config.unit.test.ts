@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseComponentConfig } from './component-config.ts';
 
 describe('parseComponentConfig', () => {
-  it('defaults to the built-in rules, range scans, tree for tags, no repository config and no inline ignores', () => {
+  it('defaults to the built-in rules, no repository config and no inline ignores', () => {
     const parsed = parseComponentConfig({ format: 'json' });
 
     expect(parsed).toEqual({
@@ -11,12 +11,16 @@ describe('parseComponentConfig', () => {
         format: 'json',
         timeout_seconds: 300,
         max_target_megabytes: 10,
-        new_branch_max_commits: 1000,
-        modes: { push: 'range', merge_request: 'range', tag_push: 'tree' },
         use_repository_config: false,
         allow_inline_ignores: false,
       },
     });
+  });
+
+  it('still loads the keys older config.yml files carry (modes, new_branch_max_commits), which no longer narrow a scan', () => {
+    const parsed = parseComponentConfig({ new_branch_max_commits: 5, modes: { push: 'range', tag_push: 'tree' } });
+
+    expect(parsed.ok).toBe(true);
   });
 
   it('lists every problem, including unknown keys, so a typo cannot weaken the gate', () => {

@@ -14,6 +14,8 @@ export const ScannerSettings = CommonSettings.extend({
   SCANNER_FINGERPRINT_KEY: z.string().min(16, 'must be at least 16 characters (e.g. openssl rand -hex 32)'),
   /** Redacted reports larger than this go to the object store instead of inside scan.completed. */
   SCANNER_INLINE_REPORT_MAX_BYTES: z.coerce.number().int().min(0).max(512 * 1024).default(64 * 1024),
+  /** KV bucket of project records (findings, baselines, scanned tips): no expiry; back it up with the stream. */
+  SCANNER_PROJECTS_BUCKET: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('secbot-projects'),
   SCANNER_REPORT_BUCKET: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('secbot-gitleaks-reports'),
   /** Deliveries of one event before the scanner gives up and publishes an `error` result. */
   SCANNER_MAX_DELIVER: z.coerce.number().int().min(1).max(100).default(5),

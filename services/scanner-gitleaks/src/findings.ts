@@ -93,3 +93,31 @@ export function redactReport(findings: GitleaksReportFinding[], file?: (file: st
 export function containsAnySecret(text: string, findings: GitleaksReportFinding[]): boolean {
   return findings.some((f) => f.Secret.length > 0 && text.includes(f.Secret));
 }
+
+/**
+ * A gitleaks v8 JSON report (as `--redact` writes it) of findings SecBot already holds, for outputs that
+ * import reports (DefectDojo's "Gitleaks Scan" parser). A commit's evaluation answers with every finding its
+ * history carries, also those found by earlier evaluations, so the report is built from the findings.
+ */
+export function reportOf(findings: readonly Finding[]): unknown[] {
+  return findings.map((f) => ({
+    RuleID: f.ruleId,
+    Description: f.description,
+    StartLine: f.startLine,
+    EndLine: f.endLine,
+    StartColumn: 0,
+    EndColumn: 0,
+    Match: REDACTED,
+    Secret: REDACTED,
+    File: f.file,
+    SymlinkFile: '',
+    Commit: f.commit,
+    Entropy: 0,
+    Author: f.author ?? '',
+    Email: f.email ?? '',
+    Date: f.date ?? '',
+    Message: '',
+    Tags: f.tags,
+    Fingerprint: `${f.commit}:${f.file}:${f.ruleId}:${f.startLine}`,
+  }));
+}

@@ -30,7 +30,8 @@ export interface HandlerContext {
 
 /**
  * Runs every gitleaks component of the job and publishes one scan.completed each. The event id derives from
- * (check, component), so a redelivery or a second event for the same commit is stored once by JetStream.
+ * (check, component, the event it answers): a redelivery is stored once by JetStream, and a second event for
+ * the same commit (the MR of a pushed branch, a forged push) gets an evaluation of its own.
  */
 export async function handleEventReceived(event: EventReceivedV1, ctx: HandlerContext, deps: HandlerDeps): Promise<void> {
   const job = event.data.job;
@@ -56,13 +57,13 @@ export async function handleEventReceived(event: EventReceivedV1, ctx: HandlerCo
       }
     }
     const { redactedReport, ...data } = outcome;
-    const id = deterministicId('scan.completed', event.securityCheckId, component.name);
+    const id = deterministicId('scan.completed', event.securityCheckId, component.name, event.id);
     let report: ScanCompletedV1['data']['report'];
     if (redactedReport !== undefined) {
       report =
         Buffer.byteLength(redactedReport) <= deps.inlineReportMaxBytes
           ? { storage: 'inline', format: 'gitleaks-json', content: redactedReport }
-          : { storage: 'object-store', format: 'gitleaks-json', ...(await deps.storeReport(`${event.securityCheckId}/${component.name}.json`, redactedReport)) };
+          : { storage: 'object-store', format: 'gitleaks-json', ...(await deps.storeReport(`${event.securityCheckId}/${component.name}/${event.id}.json`, redactedReport)) };
     }
     const completed: ScanCompletedV1 = {
       id,

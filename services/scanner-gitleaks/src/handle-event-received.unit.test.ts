@@ -33,17 +33,28 @@ function deps(scan: HandlerDeps['scan'], over: Partial<HandlerDeps> = {}) {
 }
 
 describe('handleEventReceived', () => {
-  it('publishes one scan.completed per gitleaks component, with an id derived from check and component', async () => {
+  it('publishes one scan.completed per gitleaks component, with an id derived from check, component and the event it answers', async () => {
     const e = event({ components: [{ name: 'gitleaks' }, { name: 'gitleaks-strict', config: { timeout_seconds: 10 } }] });
     const { d, published } = deps(() => Promise.resolve(ok));
 
     await handleEventReceived(e, { deliveryCount: 1, log }, d);
 
     expect(published.map((p) => [p.id, p.data.scan, p.data.status])).toEqual([
-      [deterministicId('scan.completed', e.securityCheckId, 'gitleaks'), 'gitleaks', 'ok'],
-      [deterministicId('scan.completed', e.securityCheckId, 'gitleaks-strict'), 'gitleaks-strict', 'ok'],
+      [deterministicId('scan.completed', e.securityCheckId, 'gitleaks', e.id), 'gitleaks', 'ok'],
+      [deterministicId('scan.completed', e.securityCheckId, 'gitleaks-strict', e.id), 'gitleaks-strict', 'ok'],
     ]);
     expect(published[0]?.data.report).toEqual({ storage: 'inline', format: 'gitleaks-json', content: '[]' });
+  });
+
+  it('answers a second event for the same commit with a result of its own (never dropped as a duplicate)', async () => {
+    const first = event();
+    const second = { ...first, id: '00000000-0000-4000-8000-000000000002', correlationId: 'another-delivery' };
+    const { d, published } = deps(() => Promise.resolve(ok));
+
+    await handleEventReceived(first, { deliveryCount: 1, log }, d);
+    await handleEventReceived(second, { deliveryCount: 1, log }, d);
+
+    expect(new Set(published.map((p) => p.id)).size).toBe(2);
   });
 
   it('does nothing for an event without a job', async () => {
@@ -88,7 +99,7 @@ describe('handleEventReceived', () => {
 
     await handleEventReceived(e, { deliveryCount: 1, log }, d);
 
-    expect(stored).toEqual([`${e.securityCheckId}/gitleaks.json`]);
+    expect(stored).toEqual([`${e.securityCheckId}/gitleaks/${e.id}.json`]);
     expect(published[0]?.data.report).toEqual({ storage: 'object-store', format: 'gitleaks-json', bucket: 'b', name: `${e.securityCheckId}/gitleaks.json` });
   });
 });

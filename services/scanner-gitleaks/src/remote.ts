@@ -24,7 +24,17 @@ export function remoteFor(event: EventReceivedV1, instances: GitLabInstanceConfi
       reason: `No GitLab instance with prefix ${instance.prefix} and URL ${base} in the scanner's GITLAB_CONFIGS; give the scanner the same GITLAB_CONFIGS as intake.`,
     };
   }
-  const path = project.pathWithNamespace;
+  return remoteOf(config, project.pathWithNamespace);
+}
+
+/** The remote of a project named by host name (as `secbot enroll` names it) and path. */
+export function remoteByHost(host: string, path: string, instances: GitLabInstanceConfig[]): { ok: true; remote: Remote } | { ok: false; reason: string } {
+  const config = instances.find((c) => new URL(c.host).hostname.toLowerCase() === host.toLowerCase());
+  if (!config) return { ok: false, reason: `No GitLab instance with host ${host} in the scanner's GITLAB_CONFIGS.` };
+  return remoteOf(config, path);
+}
+
+function remoteOf(config: GitLabInstanceConfig, path: string): { ok: true; remote: Remote } | { ok: false; reason: string } {
   if (!PROJECT_PATH.test(path) || path.split('/').some((s) => s === '.' || s === '..' || s.endsWith('.git'))) {
     return { ok: false, reason: `The project path ${JSON.stringify(path.slice(0, 200))} is not a GitLab project path.` };
   }

@@ -2,137 +2,181 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EventReceivedV1, PlannedComponent, ScanCompletedV1 } from '@secbot/contracts';
 import type { Logger } from '@secbot/service-kit';
-import type { GitleaksCli } from './adapters/gitleaks/cli.ts';
-import type { Mirrors, Remote } from './adapters/git/mirror.ts';
-import { DEFAULT_GITLEAKS_CONFIG, parseComponentConfig } from './component-config.ts';
-import { containsAnySecret, parseGitleaksReport, redactReport, toFinding } from './findings.ts';
-import { fetchPlan, scanTarget } from './scan-plan.ts';
+import type { GitleaksCli, GitleaksScan } from './adapters/gitleaks/cli.ts';
+import type { Mirror, Mirrors, Remote } from './adapters/git/mirror.ts';
+import { DEFAULT_GITLEAKS_CONFIG, parseComponentConfig, type GitleaksComponentConfig } from './component-config.ts';
+import { asEventFinding, evaluateCommit, type Detector, type Evaluation } from './evaluate.ts';
+import { containsAnySecret, parseGitleaksReport, reportOf } from './findings.ts';
+import { scopeDigest } from './project-record.ts';
+import type { ProjectRecords } from './project-records.ts';
+import { fetchPlan, headOf, type FetchPlan } from './scan-plan.ts';
 
 /** What one scan component produced: scan.completed's data without the context the handler adds. */
 export type ScanOutcome = Omit<ScanCompletedV1['data'], 'context' | 'scan' | 'handler' | 'report' | 'durationMs'> & {
-  /** The redacted gitleaks report (JSON), when gitleaks ran. */
+  /** The redacted gitleaks report (JSON) of the findings, when the evaluation completed. */
   redactedReport?: string;
 };
 
 export interface ScanDeps {
   mirrors: Mirrors;
   gitleaks: GitleaksCli;
+  records: ProjectRecords;
   fingerprintKey: string;
   /** Private temp directories are created here (mode 0700) and removed after each scan. */
   tmpDir: string;
   log: Logger;
 }
 
+/** One commit to judge for one component: where it is, what to fetch, and whether new findings are baseline. */
+export interface CommitToJudge {
+  remote: Remote;
+  host: string;
+  project: string;
+  webUrl: string;
+  /** Repository rules (use_repository_config) come only from this branch: the protected default branch. */
+  defaultBranch: string | null;
+  head: string;
+  fetch: FetchPlan;
+  baseline?: boolean;
+}
+
+const short = (sha: string) => sha.slice(0, 7);
+
 /**
- * Scans what the change adds for one component. Throws RetryableError for transient git failures and
+ * Judges the commit of a change for one component. Throws RetryableError for transient git failures and
  * GitFetchError (terminal) for a rejected token or a missing project; returns `error` for everything that a
  * retry would not fix (bad component config, gitleaks failure or timeout).
  */
 export async function scanComponent(event: EventReceivedV1, component: PlannedComponent, remote: Remote, deps: ScanDeps): Promise<ScanOutcome> {
-  const { range, project } = event.data;
-  const commitOf = range.kind === 'push' ? range.after : range.kind === 'tag' ? range.commit : range.lastCommit;
+  const { range, project, instance } = event.data;
+  const head = headOf(range);
   const parsed = parseComponentConfig(component.config);
   if (!parsed.ok) {
-    return { status: 'error', reason: `The config of component ${component.name} in config.yml is invalid: ${parsed.problems.join('; ')}`, commit: commitOf, findings: [] };
+    return { status: 'error', reason: `The config of component ${component.name} in config.yml is invalid: ${parsed.problems.join('; ')}`, commit: head, findings: [] };
   }
-  const config = parsed.config;
-  const version = await deps.gitleaks.version();
-  const tool = { name: 'gitleaks', version };
-  if (/^0+$/.test(commitOf)) {
+  return judgeCommit(
+    { remote, host: instance.host, project: project.pathWithNamespace, webUrl: project.webUrl, defaultBranch: project.defaultBranch, head, fetch: fetchPlan(range) },
+    component.name,
+    parsed.config,
+    deps,
+  );
+}
+
+export async function judgeCommit(target: CommitToJudge, componentName: string, config: GitleaksComponentConfig, deps: ScanDeps): Promise<ScanOutcome> {
+  const { head } = target;
+  const tool = { name: 'gitleaks', version: await deps.gitleaks.version() };
+  if (/^0+$/.test(head)) {
     // A deleted branch or tag adds nothing (contracts.md 1.3: `after` is all zeros).
-    return { status: 'ok', commit: commitOf, scanned: { description: 'deleted ref: nothing added', commits: 0, bytes: 0 }, tool, rulesSource: 'component', findings: [] };
+    return { status: 'ok', commit: head, scanned: { description: 'deleted ref: nothing added', commits: 0, bytes: 0 }, tool, rulesSource: 'component', findings: [] };
   }
 
   const t0 = performance.now();
-  const mirror = await deps.mirrors.prepare(remote, fetchPlan(range));
-  deps.log.debug({ project: remote.project, ms: Math.round(performance.now() - t0) }, 'Mirror ready');
-  // A push to an existing branch (the common case) needs one look-up: is `before` known? New branches, a
-  // force-push whose `before` is gone, MRs and tags also need the branches.
-  const present = range.kind === 'push' && range.before ? await mirror.present([range.before]) : new Set<string>();
-  const simplePush = range.kind === 'push' && range.before !== null && present.has(range.before);
-  const branches = simplePush ? new Map<string, string>() : await mirror.branches();
-  const target = scanTarget(range, { has: (s) => present.has(s), branch: (b) => branches.get(b) ?? null, defaultBranch: project.defaultBranch }, config);
-
-  if (target.kind === 'empty') {
-    return { status: 'ok', commit: target.commit, scanned: { description: target.description, commits: 0, bytes: 0 }, tool, rulesSource: 'component', findings: [] };
-  }
+  const mirror = await deps.mirrors.prepare(target.remote, target.fetch);
+  deps.log.debug({ project: target.remote.project, ms: Math.round(performance.now() - t0) }, 'Mirror ready');
 
   await mkdir(deps.tmpDir, { recursive: true, mode: 0o700 });
   const work = await mkdtemp(join(deps.tmpDir, 'scan-'));
   try {
+    const rules = await rulesFor(mirror, target, config, work);
     const cwd = join(work, 'cwd');
     await mkdir(cwd, { mode: 0o700 });
-    let rules = config.gitleaks_config ?? DEFAULT_GITLEAKS_CONFIG;
-    let ignorePath: string | undefined;
-    let rulesSource: 'component' | 'repository' = 'component';
-    if (config.use_repository_config) {
-      const repoRules = await mirror.readFile(target.commit, '.gitleaks.toml');
-      const repoIgnore = await mirror.readFile(target.commit, '.gitleaksignore');
-      if (repoRules) rules = repoRules.toString('utf8');
-      if (repoIgnore) {
-        ignorePath = join(work, 'gitleaksignore');
-        await writeFile(ignorePath, repoIgnore, { mode: 0o600 });
-      }
-      if (repoRules || repoIgnore) rulesSource = 'repository';
-    }
-    const configPath = join(work, 'gitleaks.toml');
-    await writeFile(configPath, rules, { mode: 0o600 });
-
     const common = {
-      configPath,
+      configPath: rules.configPath,
       allowInline: config.allow_inline_ignores,
       maxTargetMegabytes: config.max_target_megabytes,
       timeoutSeconds: config.timeout_seconds,
       cwd,
-      ...(ignorePath ? { ignorePath } : {}),
+      ...(rules.ignorePath ? { ignorePath: rules.ignorePath } : {}),
     };
-    let fileOf: ((f: string) => string) | undefined;
-    let statsPromise;
-    let outcomePromise;
-    if (target.kind === 'tree') {
-      const tree = join(work, 'tree');
-      await mkdir(tree, { mode: 0o700 });
-      await mirror.exportTree(target.commit, tree);
-      // gitleaks always reads <source>/.gitleaksignore; only the explicit option may let the repository's apply.
-      await rm(join(tree, '.gitleaksignore'), { force: true });
-      fileOf = (f) => (f.startsWith(`${tree}/`) ? f.slice(tree.length + 1) : f);
-      statsPromise = mirror.treeStats(target.commit);
-      outcomePromise = deps.gitleaks.scan({ mode: 'dir', source: tree, ...common });
-    } else {
-      statsPromise = mirror.rangeStats(target.revisions);
-      outcomePromise = deps.gitleaks.scan({ mode: 'git', source: mirror.dir, logOpts: target.revisions, ...common });
-    }
+    const scope = scopeDigest({
+      engine: 'history-v1',
+      gitleaks: tool.version,
+      rules: rules.text,
+      ignore: rules.ignoreText,
+      allowInline: config.allow_inline_ignores,
+      maxTargetMegabytes: config.max_target_megabytes,
+    });
     const t1 = performance.now();
-    const [stats, outcome] = await Promise.all([statsPromise, outcomePromise]);
-    deps.log.debug({ mode: target.kind, ms: Math.round(performance.now() - t1) }, 'gitleaks finished');
-    const scanned = { description: target.description, ...stats };
-    const base = { commit: target.commit, scanned, tool, rulesSource };
-    if (outcome.status === 'error') return { ...base, status: 'error', reason: outcome.reason, findings: [] };
-    if (outcome.status === 'clean') return { ...base, status: 'ok', findings: [], redactedReport: '[]' };
-
-    let raw;
-    try {
-      raw = parseGitleaksReport(outcome.report);
-    } catch {
-      // The parser's message could quote the report, and the report holds secrets: say nothing of it.
-      return { ...base, status: 'error', reason: 'The gitleaks report could not be read as gitleaks v8 JSON.', findings: [] };
+    const evaluation: Evaluation = await evaluateCommit({
+      mirror,
+      records: deps.records,
+      host: target.host,
+      project: target.project,
+      webUrl: target.webUrl,
+      component: componentName,
+      scope,
+      head,
+      detector: gitleaksDetector(deps.gitleaks, common),
+      fingerprintKey: deps.fingerprintKey,
+      ...(target.baseline ? { baseline: true } : {}),
+    });
+    deps.log.debug({ ms: Math.round(performance.now() - t1), scanned: evaluation.scanned.commits }, 'Evaluation finished');
+    const base = { commit: head, tool, rulesSource: rules.source };
+    if (evaluation.status === 'error') {
+      return { ...base, status: 'error', reason: evaluation.reason, scanned: { description: `history of ${short(head)}`, ...evaluation.scanned }, findings: [] };
     }
-    const findings = raw.map((f) =>
-      toFinding(f, {
-        fingerprintKey: deps.fingerprintKey,
-        webUrl: project.webUrl,
-        ...(target.kind === 'tree' ? { treeCommit: target.commit } : {}),
-        ...(fileOf ? { file: fileOf } : {}),
-      }),
-    );
-    const redactedReport = JSON.stringify(redactReport(raw, fileOf));
-    const result: ScanOutcome = { ...base, status: 'ok', findings, redactedReport };
+    const findings = evaluation.carried.map(asEventFinding);
+    const blocking = findings.filter((f) => !f.baseline).length;
+    const description =
+      `history of ${short(head)}: ${evaluation.scanned.commits} commit(s) scanned now, the rest scanned before; ` +
+      `${findings.length} finding(s) in its history${blocking < findings.length ? ` (${findings.length - blocking} in the accepted baseline)` : ''}`;
+    const result: ScanOutcome = {
+      ...base,
+      status: 'ok',
+      scanned: { description, ...evaluation.scanned },
+      findings,
+      redactedReport: JSON.stringify(reportOf(findings)),
+    };
     // Last line of defence: nothing of a secret may leave this function.
-    if (containsAnySecret(JSON.stringify(result), raw)) {
+    if (containsAnySecret(JSON.stringify(result), evaluation.raw)) {
       return { ...base, status: 'error', reason: 'A secret survived redaction; the result was withheld. Report this as a SecBot bug.', findings: [] };
     }
     return result;
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * The rules: the component's, or with `use_repository_config` the repository's `.gitleaks.toml` and
+ * `.gitleaksignore` as they are on the protected default branch (never the pushed commit's: a developer could
+ * otherwise silence the gate in the same push). A rules change is a new scan scope: history is scanned again.
+ */
+async function rulesFor(mirror: Mirror, target: CommitToJudge, config: GitleaksComponentConfig, work: string) {
+  let text = config.gitleaks_config ?? DEFAULT_GITLEAKS_CONFIG;
+  let ignoreText = '';
+  let source: 'component' | 'repository' = 'component';
+  if (config.use_repository_config && target.defaultBranch) {
+    const rev = `refs/heads/${target.defaultBranch}`;
+    const repoRules = await mirror.readFile(rev, '.gitleaks.toml');
+    const repoIgnore = await mirror.readFile(rev, '.gitleaksignore');
+    if (repoRules) text = repoRules.toString('utf8');
+    if (repoIgnore) ignoreText = repoIgnore.toString('utf8');
+    if (repoRules || repoIgnore) source = 'repository';
+  }
+  const configPath = join(work, 'gitleaks.toml');
+  await writeFile(configPath, text, { mode: 0o600 });
+  let ignorePath: string | undefined;
+  if (ignoreText) {
+    ignorePath = join(work, 'gitleaksignore');
+    await writeFile(ignorePath, ignoreText, { mode: 0o600 });
+  }
+  return { text, ignoreText, source, configPath, ignorePath };
+}
+
+/** The real gitleaks as the evaluation's detector, in git mode on the bare mirror. */
+export function gitleaksDetector(cli: GitleaksCli, common: Omit<GitleaksScan, 'mode' | 'source' | 'logOpts'>): Detector {
+  return {
+    async detect(dir, logOpts) {
+      const outcome = await cli.scan({ mode: 'git', source: dir, logOpts, ...common });
+      if (outcome.status === 'error') return outcome;
+      if (outcome.status === 'clean') return { status: 'ok', findings: [] };
+      try {
+        return { status: 'ok', findings: parseGitleaksReport(outcome.report) };
+      } catch {
+        // The parser's message could quote the report, and the report holds secrets: say nothing of it.
+        return { status: 'error', reason: 'The gitleaks report could not be read as gitleaks v8 JSON.' };
+      }
+    },
+  };
 }

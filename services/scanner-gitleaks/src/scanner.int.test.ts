@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Objm } from '@nats-io/obj';
@@ -76,45 +76,52 @@ describe('scanner-gitleaks with real NATS, git and gitleaks', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('finds a secret added by the pushed commit, with a commit-independent fingerprint', async () => {
+  it('finds a secret in the pushed commit, with a commit-independent fingerprint, scanning each commit once', async () => {
     const repo = await newProject();
     const before = await repo.commit('initial', { 'README.md': 'hello\n' });
     const secret = key();
     const after = await repo.commit('add deploy config', { 'config/deploy.env': `AWS_ACCESS_KEY_ID=${secret}\n` });
     await repo.push('main');
+    const event = push(repo, before, after);
 
-    const scan = await scanOf(push(repo, before, after));
+    const scan = await scanOf(event);
 
     expect(scan.data).toMatchObject({ status: 'ok', scan: 'gitleaks', handler: 'gitleaks', commit: after, rulesSource: 'component' });
     expect(scan.data.tool).toEqual({ name: 'gitleaks', version: 'v8.30.1' });
-    expect(scan.data.scanned).toMatchObject({ commits: 1, description: `${before.slice(0, 7)}..${after.slice(0, 7)}` });
+    // First contact: the whole history, once.
+    expect(scan.data.scanned).toMatchObject({ commits: 2, description: expect.stringMatching(new RegExp(`^history of ${after.slice(0, 7)}: 2 commit`)) as unknown });
     expect(scan.data.findings).toHaveLength(1);
     expect(scan.data.findings[0]).toMatchObject({ ruleId: 'aws-access-token', file: 'config/deploy.env', startLine: 1, commit: after });
     expect(scan.data.findings[0]?.fingerprint).toMatch(/^aws-access-token:[0-9a-f]{32}$/);
     expect(scan.data.report).toMatchObject({ storage: 'inline', format: 'gitleaks-json' });
-    expect(scan.id).toBe((await import('@secbot/contracts')).deterministicId('scan.completed', scan.securityCheckId, 'gitleaks'));
+    expect(scan.id).toBe((await import('@secbot/contracts')).deterministicId('scan.completed', scan.securityCheckId, 'gitleaks', event.id));
 
-    // The same secret committed again elsewhere (a rebase, a squash) gets the same fingerprint.
+    // The same secret committed again elsewhere (a rebase, a squash) gets the same fingerprint; only the new commit is scanned.
     const again = await repo.commit('move it', { 'other/place.env': `KEY=${secret}\n`, 'config/deploy.env': 'AWS_ACCESS_KEY_ID=\n' });
     await repo.push('main');
     const second = await scanOf(push(repo, after, again));
-    expect(second.data.findings.map((f) => f.fingerprint)).toEqual([scan.data.findings[0]?.fingerprint]);
+    expect(second.data.scanned?.commits).toBe(1);
+    expect([...new Set(second.data.findings.map((f) => f.fingerprint))]).toEqual([scan.data.findings[0]?.fingerprint]);
+    expect(second.data.findings.map((f) => [f.file, f.commit])).toEqual([
+      ['config/deploy.env', after],
+      ['other/place.env', again],
+    ]);
   });
 
-  it('does not report secrets that are only in older history', async () => {
+  it('blocks every commit that carries a secret: removing the file later does not clear it', async () => {
     const repo = await newProject();
-    await repo.commit('old leak', { 'old.env': `AWS=${key()}\n` });
-    const before = await repo.commit('unrelated', { 'README.md': 'x\n' });
+    const leak = await repo.commit('old leak', { 'old.env': `AWS=${key()}\n` });
+    const before = await repo.commit('remove it', { 'README.md': 'x\n', 'old.env': 'AWS=\n' });
     const after = await repo.commit('clean change', { 'src/app.ts': 'export const x = 1;\n' });
     await repo.push('main');
 
     const scan = await scanOf(push(repo, before, after));
 
-    expect(scan.data).toMatchObject({ status: 'ok', findings: [], scanned: { commits: 1 } });
-    expect(scan.data.report).toEqual({ storage: 'inline', format: 'gitleaks-json', content: '[]' });
+    expect(scan.data).toMatchObject({ status: 'ok', scanned: { commits: 3 } });
+    expect(scan.data.findings.map((f) => [f.file, f.commit])).toEqual([['old.env', leak]]);
   });
 
-  it('scans only the commits of a new branch that are not on the default branch', async () => {
+  it('judges a new branch by its whole history, not only by what it adds to the default branch', async () => {
     const repo = await newProject();
     await repo.commit('old leak on main', { 'old.env': `AWS=${key()}\n` });
     await repo.push('main');
@@ -126,12 +133,11 @@ describe('scanner-gitleaks with real NATS, git and gitleaks', () => {
     const scan = await scanOf(push(repo, null, after, {}, 'refs/heads/feature'));
 
     expect(scan.data.status).toBe('ok');
-    expect(scan.data.scanned?.commits).toBe(2);
-    expect(scan.data.scanned?.description).toMatch(/new branch/);
-    expect(scan.data.findings.map((f) => f.file)).toEqual(['feature.env']);
+    expect(scan.data.scanned?.commits).toBe(3);
+    expect(scan.data.findings.map((f) => f.file)).toEqual(['feature.env', 'old.env']);
   });
 
-  it('scans what a force-push adds when before is not an ancestor of after', async () => {
+  it('clears the gate for a history rewritten without the secret, and scans only the rewritten commit', async () => {
     const repo = await newProject();
     const base = await repo.commit('base', { 'README.md': 'base\n' });
     const oldHead = await repo.commit('old head with leak', { 'old.env': `AWS=${key()}\n` });
@@ -147,7 +153,7 @@ describe('scanner-gitleaks with real NATS, git and gitleaks', () => {
     expect(scan.data.scanned?.commits).toBe(1);
   });
 
-  it('falls back to new-branch rules when before is gone from GitLab (force-push, cold mirror)', async () => {
+  it('judges a push whose before is gone from GitLab (force-push, cold mirror) by the pushed commit', async () => {
     const repo = await newProject();
     await repo.commit('old leak on main', { 'old.env': `AWS=${key()}\n` });
     await repo.push('main');
@@ -160,11 +166,10 @@ describe('scanner-gitleaks with real NATS, git and gitleaks', () => {
     const scan = await scanOf(push(repo, neverPushed, after, {}, 'refs/heads/feature'));
 
     expect(scan.data.status).toBe('ok');
-    expect(scan.data.scanned?.description).toMatch(/unknown \(force-push\?\)/);
-    expect(scan.data.findings.map((f) => f.file)).toEqual(['feature.env']);
+    expect(scan.data.findings.map((f) => f.file)).toEqual(['feature.env', 'old.env']);
   });
 
-  it('scans the commits of a merge request from the target branch to its last commit', async () => {
+  it("judges a merge request by its last commit's whole history, fetched from the MR head", async () => {
     const repo = await newProject();
     await repo.commit('main leak', { 'main.env': `AWS=${key()}\n` });
     await repo.push('main');
@@ -185,45 +190,116 @@ describe('scanner-gitleaks with real NATS, git and gitleaks', () => {
     const scan = await scanOf(anEventFor({ baseUrl: gitlab.url, project: repo.pathWithNamespace, range }));
 
     expect(scan.data.status).toBe('ok');
-    expect(scan.data.findings.map((f) => f.file)).toEqual(['mr.env']);
-    expect(scan.data.scanned?.description).toMatch(/^MR !7/);
+    expect(scan.data.findings.map((f) => f.file)).toEqual(['main.env', 'mr.env']);
   });
 
-  it('scans the whole tree at the tagged commit by default, ignoring the repository .gitleaksignore', async () => {
+  it("judges a tag by its commit's history; the repository's .gitleaksignore and .gitattributes change nothing", async () => {
     const repo = await newProject();
-    await repo.commit('leak', { 'deep/dir/leak.env': `AWS=${key()}\n` });
-    // A repository could try to mute the gate: a global fingerprint for the file, and export-ignore.
-    const commit = await repo.commit('mute', { '.gitleaksignore': 'deep/dir/leak.env:aws-access-token:1\n', '.gitattributes': 'deep/** export-ignore\n' });
+    const leak = await repo.commit('leak', { 'deep/dir/leak.env': `AWS=${key()}\n`, 'enc/utf16.env': `AWS=${key()}\n` });
+    // A repository could try to mute the gate: a global fingerprint for the file, export-ignore, a diff
+    // driver that turns the file into "binary", and an encoding that a checkout would convert.
+    await writeFile(join(repo.dir, '.gitleaksignore'), 'deep/dir/leak.env:aws-access-token:1\n');
+    await writeFile(join(repo.dir, '.gitattributes'), 'deep/** export-ignore -diff binary\nenc/* working-tree-encoding=UTF-16LE -diff\n');
+    await repo.git('add', '.gitleaksignore', '.gitattributes');
+    await repo.git('commit', '-q', '-m', 'mute');
+    const commit = await repo.sha();
     await repo.git('tag', 'v1.0.0');
     await repo.push('main', 'refs/tags/v1.0.0');
     const range: ChangeRange = { kind: 'tag', ref: 'refs/tags/v1.0.0', tag: 'v1.0.0', commit, tagObject: commit };
 
     const scan = await scanOf(anEventFor({ baseUrl: gitlab.url, project: repo.pathWithNamespace, range }));
 
-    expect(scan.data).toMatchObject({ status: 'ok', rulesSource: 'component', scanned: { commits: 1, description: `tree at ${commit.slice(0, 7)}` } });
-    expect(scan.data.findings).toMatchObject([{ file: 'deep/dir/leak.env', commit, startLine: 1 }]);
-    expect(scan.data.findings[0]?.links['file']).toBe(`${gitlab.url}${repo.pathWithNamespace}/-/blob/${commit}/deep/dir/leak.env#L1`);
+    expect(scan.data).toMatchObject({ status: 'ok', rulesSource: 'component', scanned: { commits: 2 } });
+    expect(scan.data.findings).toMatchObject([
+      { file: 'deep/dir/leak.env', commit: leak, startLine: 1 },
+      { file: 'enc/utf16.env', commit: leak, startLine: 1 },
+    ]);
+    expect(scan.data.findings[0]?.links['file']).toBe(`${gitlab.url}${repo.pathWithNamespace}/-/blob/${leak}/deep/dir/leak.env#L1`);
   });
 
-  it('honours the repository .gitleaksignore only when the component says so, and says so', async () => {
+  it('cannot be made to throw by a directory named .gitleaksignore or .gitleaks.toml', async () => {
+    const repo = await newProject();
+    await repo.commit('leak', { 'leak.env': `AWS=${key()}\n`, '.gitleaksignore/x': 'leak.env:aws-access-token:1\n', '.gitleaks.toml/y': '[allowlist]\n' });
+    const head = await repo.commit('more', { 'b.txt': 'b\n' });
+    await repo.push('main');
+    for (const config of [{}, { use_repository_config: true }]) {
+      const scan = await scanOf(push(repo, null, head, config));
+      expect(scan.data).toMatchObject({ status: 'ok', rulesSource: 'component' });
+      expect(scan.data.findings.map((f) => f.file)).toEqual(['leak.env']);
+    }
+  });
+
+  it("takes repository rules only from the protected default branch, never from the pushed commit", async () => {
     const repo = await newProject();
     const before = await repo.commit('initial', { 'README.md': 'x\n' });
-    const after = await repo.commit('leak and ignore it', { 'leak.env': `AWS=${key()}\n`, '.gitleaksignore': 'leak.env:aws-access-token:1\n' });
     await repo.push('main');
+    await repo.git('checkout', '-q', '-b', 'feature');
+    const after = await repo.commit('leak and ignore it', { 'leak.env': `AWS=${key()}\n`, '.gitleaksignore': 'leak.env:aws-access-token:1\n' });
+    await repo.push('feature');
 
-    const scan = await scanOf(push(repo, before, after, { use_repository_config: true }));
+    const onFeature = await scanOf(push(repo, before, after, { use_repository_config: true }, 'refs/heads/feature'));
+    expect(onFeature.data).toMatchObject({ status: 'ok', rulesSource: 'component' });
+    expect(onFeature.data.findings.map((f) => f.file)).toEqual(['leak.env']);
 
-    expect(scan.data).toMatchObject({ status: 'ok', rulesSource: 'repository', findings: [] });
+    // Merged to the protected default branch, the ignore file is the project's decision, and the event says so.
+    await repo.git('checkout', '-q', 'main');
+    await repo.git('merge', '-q', '--ff-only', 'feature');
+    const merged = await repo.commit('after merge', { 'c.txt': 'c\n' });
+    await repo.push('main');
+    const onMain = await scanOf(push(repo, after, merged, { use_repository_config: true }));
+    expect(onMain.data).toMatchObject({ status: 'ok', rulesSource: 'repository', findings: [] });
   });
 
-  it('reports an empty range as ok with nothing scanned', async () => {
+  it('judges a push with before == after by the commit (a forged or empty push cannot pass a secret)', async () => {
     const repo = await newProject();
-    const head = await repo.commit('only', { 'README.md': 'x\n' });
+    await repo.commit('leak', { 'leak.env': `AWS=${key()}\n` });
+    const head = await repo.commit('empty on top', { 'README.md': 'x\n' });
     await repo.push('main');
 
     const scan = await scanOf(push(repo, head, head));
 
-    expect(scan.data).toMatchObject({ status: 'ok', findings: [], scanned: { commits: 0, bytes: 0 } });
+    expect(scan.data).toMatchObject({ status: 'ok', scanned: { commits: 2 } });
+    expect(scan.data.findings.map((f) => f.file)).toEqual(['leak.env']);
+  });
+
+  it("scans a merge's own changes: a secret added while resolving a conflict is found in the merge commit", async () => {
+    const repo = await newProject();
+    await repo.commit('base', { 'conf/app.env': 'MODE=base\n' });
+    await repo.push('main');
+    await repo.git('checkout', '-q', '-b', 'side');
+    await repo.commit('side', { 'conf/app.env': 'MODE=side\n' });
+    await repo.git('checkout', '-q', 'main');
+    await repo.commit('main', { 'conf/app.env': 'MODE=main\n' });
+    await repo.git('merge', '-q', 'side').catch(() => undefined);
+    const merge = await repo.commit('merge side', { 'conf/app.env': `MODE=resolved\nAWS=${key()}\n`, 'evil.txt': `AWS=${key()}\n` });
+    await repo.push('main');
+    expect((await repo.git('rev-list', '--parents', '-n', '1', merge)).trim().split(' ')).toHaveLength(3);
+
+    const scan = await scanOf(push(repo, null, merge));
+
+    expect(scan.data.findings.map((f) => [f.file, f.commit, f.startLine])).toEqual([
+      ['conf/app.env', merge, 2],
+      ['evil.txt', merge, 1],
+    ]);
+  });
+
+  it('scans an octopus merge against its first parent', async () => {
+    const repo = await newProject();
+    await repo.commit('base', { 'README.md': 'x\n' });
+    await repo.push('main');
+    for (const b of ['one', 'two']) {
+      await repo.git('checkout', '-q', '-b', b, 'main');
+      await repo.commit(b, { [`${b}.txt`]: `${b}\n` });
+    }
+    await repo.git('checkout', '-q', 'main');
+    await repo.git('merge', '-q', '--no-ff', '--no-commit', 'one', 'two');
+    const octopus = await repo.commit('octopus with a key', { 'octo.env': `AWS=${key()}\n` });
+    await repo.push('main');
+    expect((await repo.git('rev-list', '--parents', '-n', '1', octopus)).trim().split(' ')).toHaveLength(4);
+
+    const scan = await scanOf(push(repo, null, octopus));
+
+    expect(scan.data.findings.map((f) => [f.file, f.commit])).toEqual([['octo.env', octopus]]);
   });
 
   it('reports a deleted branch as ok with nothing to scan', async () => {
@@ -263,8 +339,9 @@ describe('scanner-gitleaks with real NATS, git and gitleaks', () => {
     const scan = await scanOf(push(repo, before, after));
 
     expect(scan.data.findings).toHaveLength(8);
-    expect(scan.data.report).toMatchObject({ storage: 'object-store', bucket, name: `${scan.securityCheckId}/gitleaks.json` });
-    const stored = await (await new Objm(nats.nc).open(bucket)).getBlob(`${scan.securityCheckId}/gitleaks.json`);
+    const name = `${scan.securityCheckId}/gitleaks/`;
+    expect(scan.data.report).toMatchObject({ storage: 'object-store', bucket, name: expect.stringMatching(new RegExp(`^${name}[0-9a-f-]{36}[.]json$`)) as unknown });
+    const stored = await (await new Objm(nats.nc).open(bucket)).getBlob(scan.data.report?.storage === 'object-store' ? scan.data.report.name : '');
     const text = new TextDecoder().decode(stored ?? new Uint8Array());
     expect(JSON.parse(text)).toHaveLength(8);
     for (const s of secrets) expect(text).not.toContain(s);
@@ -336,20 +413,26 @@ describe('scanner-gitleaks with real NATS, git and gitleaks', () => {
     expect(scan.data.reason).toMatch(/gitleaks was stopped at its 1 s timeout .* Raise timeout_seconds/);
   });
 
-  it('publishes one result when the same check is scanned twice', async () => {
+  it('answers every event for a commit, and runs no gitleaks for commits already scanned under another ref', async () => {
     const repo = await newProject();
     const before = await repo.commit('a', { 'a.txt': 'a\n' });
     const after = await repo.commit('b', { 'b.env': `AWS=${key()}\n` });
     await repo.push('main');
+    await repo.push('main:refs/heads/copy');
     const first = push(repo, before, after);
-    await scanOf(first);
+    const scanned = await scanOf(first);
 
-    const second = { ...first, id: (await import('node:crypto')).randomUUID() };
+    // The same commits pushed to another branch: another event, another result, nothing scanned again.
+    const second = { ...push(repo, null, after, {}, 'refs/heads/copy'), securityCheckId: first.securityCheckId };
     await publish(second);
-    const marker = push(repo, after, after);
-    await scanOf(marker);
+    const both = await eventually(async () => {
+      const r = await results(first.securityCheckId);
+      return r.length === 2 ? r : undefined;
+    });
 
-    expect(await results(first.securityCheckId)).toHaveLength(1);
+    const again = both.find((r) => r.id !== scanned.id);
+    expect(again?.data.scanned?.commits).toBe(0);
+    expect(again?.data.findings).toEqual(scanned.data.findings);
   });
 
   it('acks and ignores an event without a job', async () => {

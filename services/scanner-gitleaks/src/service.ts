@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { EventReceivedV1, ScanCompletedV1 } from '@secbot/contracts';
+import { EventReceivedV1, ProjectEnrolledV1, ScanCompletedV1, type PlannedComponent } from '@secbot/contracts';
 import { existsSync } from 'node:fs';
 import { Counter, Histogram } from 'prom-client';
 import { readdir, rm, stat } from 'node:fs/promises';
@@ -21,7 +21,10 @@ import { createReportStore } from './adapters/report-store/object-store.ts';
 import { ScannerSettings } from './config.ts';
 import { parseComponentConfig } from './component-config.ts';
 import { HANDLER, handleEventReceived, SOURCE } from './handle-event-received.ts';
-import { scanComponent } from './scan-component.ts';
+import { judgeCommit, scanComponent } from './scan-component.ts';
+import { kvProjectRecords } from './adapters/nats-kv/project-records.ts';
+import { handleEnrollment } from './handle-enrollment.ts';
+import { loadRecordedFindings } from './recorded-findings.ts';
 
 export interface RunningScanner {
   url: string;
@@ -30,8 +33,9 @@ export interface RunningScanner {
 }
 
 /** Settings and the gitleaks components of the policy, checked together; every problem is listed. */
-export function readScannerConfig(env: Record<string, string | undefined>): ScannerSettings {
+export function readScannerConfig(env: Record<string, string | undefined>): ScannerSettings & { components: PlannedComponent[] } {
   const problems: string[] = [];
+  const components: PlannedComponent[] = [];
   let settings: ScannerSettings | undefined;
   try {
     settings = readSettings(ScannerSettings, env);
@@ -49,6 +53,7 @@ export function readScannerConfig(env: Record<string, string | undefined>): Scan
         if (c.handler !== HANDLER) continue;
         const parsed = parseComponentConfig(c.config);
         if (!parsed.ok) problems.push(...parsed.problems.map((p) => `${policy.file}: components.${c.name}.config.${p}`));
+        components.push({ name: c.name, handler: c.handler, config: c.config });
       }
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
@@ -56,7 +61,7 @@ export function readScannerConfig(env: Record<string, string | undefined>): Scan
     }
   }
   if (problems.length || !settings) throw new ConfigError('SecBot scanner-gitleaks configuration', problems);
-  return settings;
+  return { ...settings, components };
 }
 
 export async function startScannerGitleaks(env: Record<string, string | undefined>, opts: StartOptions = {}): Promise<RunningScanner> {
@@ -90,6 +95,9 @@ export async function startScannerGitleaks(env: Record<string, string | undefine
   });
   const tmpDir = join(dataDir, 'tmp');
   await removeLeftovers(tmpDir, log);
+  // Findings, baselines and scanned tips per project: kept for ever, beside the events (docs/architecture.md).
+  const records = await kvProjectRecords(nats.js, { bucket: settings.SCANNER_PROJECTS_BUCKET, replicas: stream.replicas });
+  await loadRecordedFindings(nats, stream, records, log);
 
   const subscription = await subscribe({
     nats,
@@ -110,7 +118,7 @@ export async function startScannerGitleaks(env: Record<string, string | undefine
         {
           instances: settings.GITLAB_CONFIGS,
           scan: (e, component, remote) =>
-            scanComponent(e, component, remote, { mirrors, gitleaks, fingerprintKey: settings.SCANNER_FINGERPRINT_KEY, tmpDir, log: ctx.log }),
+            scanComponent(e, component, remote, { mirrors, gitleaks, records, fingerprintKey: settings.SCANNER_FINGERPRINT_KEY, tmpDir, log: ctx.log }),
           publish: async (completed) => {
             await publisher.publish(ScanCompletedV1, completed);
             scans.inc({ scan: completed.data.scan, status: completed.data.status });
@@ -121,6 +129,29 @@ export async function startScannerGitleaks(env: Record<string, string | undefine
           maxDeliver: settings.SCANNER_MAX_DELIVER,
         },
       ),
+  });
+
+  const enrollments = await subscribe({
+    nats,
+    stream,
+    durable: 'scanner-gitleaks-enrollments',
+    events: [ProjectEnrolledV1],
+    log,
+    metrics,
+    maxDeliver: settings.SCANNER_MAX_DELIVER,
+    ackWaitMs: settings.SCANNER_ACK_WAIT_SECONDS * 1000,
+    ...(opts.backoffMs ? { backoffMs: opts.backoffMs } : {}),
+    batch: 1,
+    handle: (event, ctx) =>
+      handleEnrollment(event, {
+        instances: settings.GITLAB_CONFIGS,
+        components: settings.components,
+        mirrors,
+        records,
+        log: ctx.log,
+        judge: (target, component, config) =>
+          judgeCommit(target, component, config, { mirrors, gitleaks, records, fingerprintKey: settings.SCANNER_FINGERPRINT_KEY, tmpDir, log: ctx.log }),
+      }),
   });
 
   const app = await createHttpServer({
@@ -137,6 +168,7 @@ export async function startScannerGitleaks(env: Record<string, string | undefine
     log,
     async close() {
       await subscription.stop();
+      await enrollments.stop();
       await app.close();
       await rt.close();
     },

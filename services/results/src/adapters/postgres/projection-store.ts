@@ -32,6 +32,7 @@ async function applyGlobal(em: EntityManager, seq: number, event: AnyGlobalEvent
     });
     return true;
   }
+  if (event.type === 'project.enrolled') return false; // the scanner's business; the stream keeps the audit record
   const row = await em.findOne(FindingException, { id: event.data.exceptionId });
   if (!row || row.revokedAt) return false;
   em.assign(row, { revokedAt: new Date(event.occurredAt), revokedBy: event.data.revokedBy });

@@ -36,13 +36,25 @@ export interface Mirror {
   branches(): Promise<Map<string, string>>;
   /** The subset of `shas` that are commits in the mirror. */
   present(shas: string[]): Promise<Set<string>>;
-  /** Commits and blob bytes that `git log <revisions>` covers. */
+  /** Commits and blob bytes that `git rev-list <revisions>` covers. */
   rangeStats(revisions: string[]): Promise<RangeStats>;
-  treeStats(commit: string): Promise<RangeStats>;
-  /** Writes the tree of `commit` into `dir`, ignoring the repository's .gitattributes (export-ignore). */
-  exportTree(commit: string, dir: string): Promise<void>;
-  /** A file at a commit, or null when it does not exist. */
-  readFile(commit: string, path: string): Promise<Buffer | null>;
+  /** A file at a commit (or any revision, e.g. `refs/heads/main`), or null when it is not a file there. */
+  readFile(revision: string, path: string): Promise<Buffer | null>;
+  /** Refs under `prefix` (e.g. `refs/secbot/scanned/`): full ref name → sha. */
+  refs(prefix: string): Promise<Map<string, string>>;
+  /** Refs under `prefix` whose commit is an ancestor of (or equal to) `head`, in one git call. */
+  refsMergedInto(head: string, prefix: string): Promise<string[]>;
+  /**
+   * Applies ref updates in one transaction (all or none). Call it inside `locked`: ref writes in a shared
+   * mirror happen under its lock.
+   */
+  updateRefs(updates: Array<{ ref: string; sha: string } | { ref: string; delete: true }>): Promise<void>;
+  /** Commits in `revisions` (e.g. `[head, '--not', '--glob=refs/x/*']`), counted by git. */
+  count(revisions: string[]): Promise<number>;
+  /** The parents of a commit. */
+  parents(commit: string): Promise<string[]>;
+  /** Runs `fn` while holding the mirror's lock (the one fetches take). */
+  locked<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 export interface FetchRequest {
@@ -55,6 +67,8 @@ export interface FetchRequest {
 export interface Mirrors {
   /** Creates or updates the project's bare mirror so that `required` commits are present. */
   prepare(remote: Remote, request: FetchRequest): Promise<Mirror>;
+  /** The project's default branch as GitLab advertises it (HEAD), or null. */
+  defaultBranch(remote: Remote): Promise<string | null>;
 }
 
 /** A git fetch that failed, sorted (see classifyGitFailure); the message never contains the token. */
@@ -72,6 +86,8 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
   const git = (args: string[], extra: { env?: Record<string, string>; input?: string } = {}) =>
     run('git', args, { env: childEnv({ GIT_TERMINAL_PROMPT: '0', ...extra.env }), timeoutMs, ...(extra.input !== undefined ? { input: extra.input } : {}) });
 
+  const lockOptions = { waitMs: opts.lockWaitMs, staleMs: opts.lockStaleMs ?? 60_000 };
+  const configured = new Set<string>();
   const mirrorFor = (dir: string): Mirror => ({
     dir,
     async branches() {
@@ -98,32 +114,55 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
       if (list.code !== 0) throw new TerminalError(`git rev-list failed: ${gitErrorSummary(list.stderr, [])}`);
       return sizes(await git(['-C', dir, 'cat-file', '--batch-check=%(objecttype) %(objectsize)'], { input: list.stdout.toString('utf8') }));
     },
-    async treeStats(commit) {
-      const r = await git(['-C', dir, 'ls-tree', '-r', '-l', commit]);
-      let bytes = 0;
-      for (const line of r.stdout.toString('utf8').split('\n')) {
-        const size = Number(/^\S+ blob \S+\s+(\d+)\t/.exec(line)?.[1] ?? 0);
-        bytes += size;
-      }
-      return { commits: 1, bytes };
-    },
-    async exportTree(commit, into) {
-      // read-tree + checkout-index instead of `git archive`: archive honours the repository's own
-      // `export-ignore` attributes, which would let a repository hide files from the scan.
-      const env = { GIT_INDEX_FILE: join(into, '..', `index-${randomBytes(4).toString('hex')}`) };
-      const read = await git(['--git-dir', dir, 'read-tree', commit], { env });
-      if (read.code !== 0) throw new TerminalError(`git read-tree failed: ${gitErrorSummary(read.stderr, [])}`);
-      const out = await git(['--git-dir', dir, '--work-tree', into, '-c', `core.attributesFile=${join(into, '..', 'no-attributes')}`, 'checkout-index', '-a', '-f'], { env });
-      await rm(env.GIT_INDEX_FILE, { force: true });
-      if (out.code !== 0) throw new TerminalError(`git checkout-index failed: ${gitErrorSummary(out.stderr, [])}`);
-    },
-    async readFile(commit, path) {
-      const r = await git(['-C', dir, 'cat-file', 'blob', `${commit}:${path}`]);
+    async readFile(revision, path) {
+      // `<rev>:<path>` of a directory or a submodule is not a blob: cat-file fails, and that means "no file".
+      const type = await git(['-C', dir, 'cat-file', '-t', `${revision}:${path}`]);
+      if (type.code !== 0 || type.stdout.toString('utf8').trim() !== 'blob') return null;
+      const r = await git(['-C', dir, 'cat-file', 'blob', `${revision}:${path}`]);
       return r.code === 0 ? r.stdout : null;
+    },
+    async refs(prefix) {
+      const r = await git(['-C', dir, 'for-each-ref', '--format=%(objectname) %(refname)', prefix]);
+      if (r.code !== 0) throw new TerminalError(`git for-each-ref failed: ${gitErrorSummary(r.stderr, [])}`);
+      const out = new Map<string, string>();
+      for (const line of r.stdout.toString('utf8').split('\n')) {
+        const [sha, ref] = line.split(' ');
+        if (sha && ref) out.set(ref, sha);
+      }
+      return out;
+    },
+    async refsMergedInto(head, prefix) {
+      const r = await git(['-C', dir, 'for-each-ref', `--merged=${head}`, '--format=%(refname)', prefix]);
+      if (r.code !== 0) throw new TerminalError(`git for-each-ref --merged failed: ${gitErrorSummary(r.stderr, [])}`);
+      return r.stdout.toString('utf8').split('\n').filter(Boolean);
+    },
+    async updateRefs(updates) {
+      if (updates.length === 0) return;
+      const input = updates.map((u) => ('delete' in u ? `delete ${u.ref}\n` : `update ${u.ref} ${u.sha}\n`)).join('');
+      const r = await git(['-C', dir, 'update-ref', '--no-deref', '--stdin'], { input });
+      if (r.code !== 0) throw new RetryableError(`git update-ref failed: ${gitErrorSummary(r.stderr, [])}`);
+    },
+    async count(revisions) {
+      const r = await git(['-C', dir, 'rev-list', '--count', ...revisions]);
+      if (r.code !== 0) throw new TerminalError(`git rev-list --count failed: ${gitErrorSummary(r.stderr, [])}`);
+      return Number(r.stdout.toString('utf8').trim());
+    },
+    async parents(commit) {
+      const r = await git(['-C', dir, 'rev-list', '--parents', '-n', '1', commit]);
+      if (r.code !== 0) throw new TerminalError(`git rev-list --parents failed: ${gitErrorSummary(r.stderr, [])}`);
+      return r.stdout.toString('utf8').trim().split(' ').slice(1);
+    },
+    locked(fn) {
+      return withFileLock(`${dir}.lock`, lockOptions, fn);
     },
   });
 
   return {
+    async defaultBranch(remote) {
+      const r = await git(['ls-remote', '--symref', remote.url, 'HEAD'], { env: authEnv(remote) });
+      if (r.code !== 0) throw new RetryableError(`git ls-remote of ${remote.project} failed: ${gitErrorSummary(r.stderr, [remote.token, basicOf(remote)])}`);
+      return /^ref: refs\/heads\/(\S+)\s+HEAD$/m.exec(r.stdout.toString('utf8'))?.[1] ?? null;
+    },
     async prepare(remote, request) {
       const dir = join(opts.dataDir, 'mirrors', mirrorName(remote));
       const exists = await stat(join(dir, 'HEAD')).then(() => true, () => false);
@@ -132,8 +171,12 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
         if (request.skipWhenPresent.every((s) => have.has(s))) return mirrorFor(dir);
       }
       await mkdir(join(opts.dataDir, 'mirrors'), { recursive: true });
-      return withFileLock(`${dir}.lock`, { waitMs: opts.lockWaitMs, staleMs: opts.lockStaleMs ?? 60_000 }, async () => {
+      return withFileLock(`${dir}.lock`, lockOptions, async () => {
+        // A shallow mirror (never made by SecBot) would answer "not an ancestor" past its boundary: a silent
+        // pass. It is a cache: start it again.
+        if (await stat(join(dir, 'shallow')).then(() => true, () => false)) await rm(dir, { recursive: true, force: true });
         if (!(await stat(join(dir, 'HEAD')).then(() => true, () => false))) await createBare(dir);
+        await configure(dir);
         const mirror = mirrorFor(dir);
         await fetch(dir, remote, request.refspecs);
         let have = await mirror.present(request.required);
@@ -150,6 +193,7 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
             );
         }
         await compact(dir);
+        await writeCommitGraph(dir);
         return mirror;
       });
     },
@@ -166,6 +210,25 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
     if (loose > (opts.looseObjectLimit ?? 2000)) await git(['-C', dir, 'repack', '-d', '-q']);
   }
 
+  /**
+   * Settings every mirror must have, also those created by an older SecBot: applied once per process.
+   * - no attributes from the repository: git reads none in a bare repository before 2.42, and from HEAD's
+   *   tree after it unless attr.tree names another tree; the empty tree means none, so a committed
+   *   `.gitattributes` (`-diff`, `binary`) cannot turn a file's diff into "Binary files differ";
+   * - a commit-graph (written after each fetch), so ancestry questions stay fast on large histories.
+   */
+  async function configure(dir: string): Promise<void> {
+    if (configured.has(dir)) return;
+    for (const [k, v] of MIRROR_CONFIG) await git(['-C', dir, 'config', k, v]);
+    configured.add(dir);
+  }
+
+  async function writeCommitGraph(dir: string): Promise<void> {
+    // --split adds a small layer for the new commits and merges layers as they pile up.
+    const r = await git(['-C', dir, 'commit-graph', 'write', '--reachable', '--split', '--no-progress']);
+    if (r.code !== 0) throw new RetryableError(`git commit-graph write failed: ${gitErrorSummary(r.stderr, [])}`);
+  }
+
   async function createBare(dir: string): Promise<void> {
     const tmp = `${dir}.init-${randomBytes(4).toString('hex')}`;
     const steps = [
@@ -173,6 +236,7 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
       // No automatic gc: it could prune a force-pushed-away commit that a concurrent scan is reading.
       ['-C', tmp, 'config', 'gc.auto', '0'],
       ['-C', tmp, 'config', 'core.logAllRefUpdates', 'false'],
+      ...MIRROR_CONFIG.map(([k, v]) => ['-C', tmp, 'config', k, v]),
     ];
     for (const args of steps) {
       const r = await git(args);
@@ -182,7 +246,6 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
   }
 
   async function fetch(dir: string, remote: Remote, refspecs: string[], tolerateMissing = false): Promise<RunResult> {
-    const basic = Buffer.from(`oauth2:${remote.token}`).toString('base64');
     const args = [
       '-C',
       dir,
@@ -198,21 +261,9 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
       remote.url,
       ...refspecs,
     ];
-    const r = await git(args, {
-      env: {
-        // The token travels in a header set through the environment: never in a URL, argv or .git/config.
-        GIT_CONFIG_COUNT: '3',
-        GIT_CONFIG_KEY_0: 'http.extraHeader',
-        GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
-        // A redirect must not carry the header to another host.
-        GIT_CONFIG_KEY_1: 'http.followRedirects',
-        GIT_CONFIG_VALUE_1: 'false',
-        GIT_CONFIG_KEY_2: 'credential.helper',
-        GIT_CONFIG_VALUE_2: '',
-      },
-    });
+    const r = await git(args, { env: authEnv(remote) });
     if (r.code === 0 || tolerateMissing) return r;
-    const summary = gitErrorSummary(r.stderr, [remote.token, basic]);
+    const summary = gitErrorSummary(r.stderr, [remote.token, basicOf(remote)]);
     switch (classifyGitFailure(r.stderr, r.timedOut)) {
       case 'auth':
         throw new GitFetchError(
@@ -230,6 +281,27 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
     }
   }
 }
+
+const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+const MIRROR_CONFIG: Array<[string, string]> = [
+  ['attr.tree', EMPTY_TREE],
+  ['core.commitGraph', 'true'],
+  ['fetch.writeCommitGraph', 'false'],
+];
+
+const basicOf = (remote: Remote): string => Buffer.from(`oauth2:${remote.token}`).toString('base64');
+
+/** The token travels in a header set through the environment: never in a URL, argv or .git/config. */
+const authEnv = (remote: Remote): Record<string, string> => ({
+  GIT_CONFIG_COUNT: '3',
+  GIT_CONFIG_KEY_0: 'http.extraHeader',
+  GIT_CONFIG_VALUE_0: `Authorization: Basic ${basicOf(remote)}`,
+  // A redirect must not carry the header to another host.
+  GIT_CONFIG_KEY_1: 'http.followRedirects',
+  GIT_CONFIG_VALUE_1: 'false',
+  GIT_CONFIG_KEY_2: 'credential.helper',
+  GIT_CONFIG_VALUE_2: '',
+});
 
 function sizes(r: RunResult): RangeStats {
   let commits = 0;

@@ -1,0 +1,200 @@
+import type { Finding } from '@secbot/contracts';
+import type { Mirror, RangeStats } from './adapters/git/mirror.ts';
+import { toFinding, type GitleaksReportFinding } from './findings.ts';
+import {
+  addFindings,
+  findingKey,
+  findingRefId,
+  findingsPrefix,
+  inScope,
+  recordTip,
+  scannedPrefix,
+  type ProjectRecord,
+  type StoredFinding,
+} from './project-record.ts';
+import type { ProjectRecords } from './project-records.ts';
+
+/**
+ * Finds secrets in the commits that `git log <logOpts>` selects in a mirror (gitleaks in the service, a fast
+ * fake in the model-based tests). The raw findings hold the secret: they never leave the scanner process.
+ */
+export interface Detector {
+  detect(mirrorDir: string, logOpts: string[]): Promise<{ status: 'ok'; findings: GitleaksReportFinding[] } | { status: 'error'; reason: string }>;
+}
+
+export interface EvaluationInput {
+  mirror: Mirror;
+  records: ProjectRecords;
+  host: string;
+  project: string;
+  webUrl: string;
+  component: string;
+  /** The scan scope: rules digest + scanner version; a commit is scanned once per scope. */
+  scope: string;
+  head: string;
+  detector: Detector;
+  fingerprintKey: string;
+  /** Findings new to the project are recorded as baseline (reported, never blocking). */
+  baseline?: boolean;
+  now?: () => Date;
+}
+
+export type Evaluation =
+  | {
+      status: 'ok';
+      /** Every finding of the project whose introducing commit is in `head`'s history. */
+      carried: StoredFinding[];
+      /** Findings first found by this evaluation (a subset of what it found in new commits). */
+      found: StoredFinding[];
+      /** The commits scanned now: those not under a tip scanned before under this scope. */
+      scanned: RangeStats;
+      /** The raw findings of this evaluation's detector run, for the last check that no secret leaves. */
+      raw: GitleaksReportFinding[];
+    }
+  | { status: 'error'; reason: string; scanned: RangeStats };
+
+const NO_STATS: RangeStats = { commits: 0, bytes: 0 };
+
+/**
+ * The gate rule, for one commit: scan the commits of `head` no earlier evaluation scanned (under this scope),
+ * each merge by its own changes, record what is found with the commit that introduced it, then answer with
+ * every finding whose introducing commit `head` carries, whoever pushed what and in which order.
+ *
+ * Order matters for crash safety: findings are written to the project record before the scanned tip, and the
+ * tip is recorded only after both, so a crash at any point costs at most a rescan, never a finding.
+ */
+export async function evaluateCommit(input: EvaluationInput): Promise<Evaluation> {
+  const { mirror, records, host, project, component, scope, head } = input;
+  const now = input.now ?? (() => new Date());
+  const tipsPrefix = scannedPrefix(component, scope);
+  const findingRefs = findingsPrefix(component);
+
+  let record = await records.get(host, project);
+  await restoreRefs(mirror, record, component, scope);
+
+  const selection = [head, '--not', `--glob=${tipsPrefix}*`];
+  const newCommits = await mirror.count(selection);
+  let scanned = NO_STATS;
+  let found: StoredFinding[] = [];
+  let raw: GitleaksReportFinding[] = [];
+  if (newCommits > 0) {
+    const octopus = await mirror.count(['--min-parents=3', ...selection]);
+    const [outcome, stats] = await Promise.all([detectAll(input, selection, octopus > 0), mirror.rangeStats(selection)]);
+    scanned = stats;
+    if (outcome.status === 'error') return { status: 'error', reason: outcome.reason, scanned };
+    raw = outcome.findings;
+    const at = now().toISOString();
+    const known = Object.values(record.components[component]?.findings ?? {});
+    // A finding accepted as baseline under earlier rules (or another scanner version) stays baseline.
+    const accepted = new Set(known.filter((f) => f.baseline).map((f) => `${f.fingerprint}@${f.commit}`));
+    const normalised = await Promise.all(raw.map((f) => normalise(f, input, at, accepted)));
+    const knownKeys = new Set(known.map(findingKey));
+    found = dedupe(normalised).filter((f) => !knownKeys.has(findingKey(f)));
+    if (found.length) record = await records.update(host, project, (r) => addFindings(r, component, found));
+    const tipRef = `${tipsPrefix}${head}`;
+    const covered = await mirror.locked(async () => {
+      const reachable = await mirror.refsMergedInto(head, tipsPrefix);
+      await mirror.updateRefs([
+        ...found.map((f) => ({ ref: `${findingRefs}${findingRefId(findingKey(f))}`, sha: f.commit })),
+        { ref: tipRef, sha: head },
+        ...reachable.filter((r) => r !== tipRef).map((ref) => ({ ref, delete: true as const })),
+      ]);
+      return reachable.map((r) => r.slice(tipsPrefix.length));
+    });
+    record = await records.update(host, project, (r) => recordTip(r, component, scope, head, covered));
+  }
+
+  const merged = await mirror.refsMergedInto(head, findingRefs);
+  let byRef = refsOf(record, component);
+  // Another replica may have recorded findings since this one read the record: read it again rather than
+  // drop a finding whose ref is there.
+  if (merged.some((ref) => !byRef.has(ref))) byRef = refsOf(await records.get(host, project), component);
+  const unknown = merged.filter((ref) => !byRef.has(ref));
+  if (unknown.length) {
+    return { status: 'error', reason: `The mirror has ${unknown.length} finding ref(s) the project record does not know (${unknown[0]}); restore the record, or remove the mirror to rebuild it.`, scanned };
+  }
+  const carried = merged
+    .flatMap((ref) => byRef.get(ref) ?? [])
+    .filter((f) => inScope(f, scope))
+    .sort(byPlace);
+  return { status: 'ok', carried, found, scanned, raw };
+}
+
+const refsOf = (record: ProjectRecord, component: string): Map<string, StoredFinding> =>
+  new Map(Object.entries(record.components[component]?.findings ?? {}).map(([key, f]) => [`${findingsPrefix(component)}${findingRefId(key)}`, f]));
+
+/**
+ * Puts back the refs the record knows and the mirror lacks (a new replica, a rebuilt volume): findings
+ * first, then tips, and only for commits the mirror has (the rest come back with the commits, or cost a
+ * rescan).
+ */
+async function restoreRefs(mirror: Mirror, record: ProjectRecord, component: string, scope: string): Promise<void> {
+  const c = record.components[component];
+  if (!c) return;
+  const want = new Map<string, string>();
+  for (const [key, f] of Object.entries(c.findings)) want.set(`${findingsPrefix(component)}${findingRefId(key)}`, f.commit);
+  for (const tip of c.tips[scope] ?? []) want.set(`${scannedPrefix(component, scope)}${tip}`, tip);
+  if (want.size === 0) return;
+  const have = new Map([...(await mirror.refs(findingsPrefix(component))), ...(await mirror.refs(scannedPrefix(component, scope)))]);
+  const missing = [...want].filter(([ref]) => !have.has(ref));
+  if (missing.length === 0) return;
+  const present = await mirror.present([...new Set(missing.map(([, sha]) => sha))]);
+  const updates = missing.filter(([, sha]) => present.has(sha)).map(([ref, sha]) => ({ ref, sha }));
+  // Findings before tips: a tip without its findings would hide them.
+  updates.sort((a, b) => Number(a.ref.startsWith('refs/secbot/scanned/')) - Number(b.ref.startsWith('refs/secbot/scanned/')));
+  if (updates.length) await mirror.locked(() => mirror.updateRefs(updates));
+}
+
+/**
+ * Every commit's own changes: ordinary commits against their parent, two-parent merges by what the merge did
+ * beyond re-merging its parents (`--remerge-diff`: a conflict resolution, an "evil" merge), and octopus
+ * merges, which remerge-diff does not cover, against their first parent. Never `--cc` (it shows nothing
+ * gitleaks reads) and never the default, which shows merges as empty.
+ */
+async function detectAll(input: EvaluationInput, selection: string[], hasOctopus: boolean) {
+  const first = await input.detector.detect(input.mirror.dir, ['--remerge-diff', ...selection]);
+  if (first.status === 'error' || !hasOctopus) return first;
+  const octopus = await input.detector.detect(input.mirror.dir, ['--diff-merges=first-parent', '--min-parents=3', ...selection]);
+  if (octopus.status === 'error') return octopus;
+  return { status: 'ok' as const, findings: [...first.findings, ...octopus.findings] };
+}
+
+/**
+ * The raw finding as SecBot's finding. In a remerge diff, a conflicted file's header carries a `remerge
+ * CONFLICT` line that gitleaks' diff parser does not know, and the file comes out as `b/<path>`: the path is
+ * taken as the one whose blob at the commit holds the secret on that line (both are tried; the secret is
+ * only compared in memory).
+ */
+async function normalise(raw: GitleaksReportFinding, input: EvaluationInput, at: string, accepted: ReadonlySet<string>): Promise<StoredFinding> {
+  let file = raw.File;
+  if (file.startsWith('b/') && raw.Commit) {
+    const stripped = file.slice(2);
+    const holds = async (path: string) => {
+      const blob = await input.mirror.readFile(raw.Commit, path);
+      return blob !== null && (blob.toString('utf8').split('\n')[raw.StartLine - 1] ?? '').includes(raw.Secret);
+    };
+    if (!(await holds(file)) && (await holds(stripped))) file = stripped;
+  }
+  const finding = toFinding({ ...raw, File: file }, { fingerprintKey: input.fingerprintKey, webUrl: input.webUrl });
+  const baseline = input.baseline === true || accepted.has(`${finding.fingerprint}@${finding.commit}`);
+  return { ...finding, foundAt: at, scope: input.scope, ...(baseline ? { baseline: true } : {}) };
+}
+
+const dedupe = (findings: StoredFinding[]): StoredFinding[] => {
+  const seen = new Map<string, StoredFinding>();
+  for (const f of findings) {
+    const key = findingKey(f);
+    const prev = seen.get(key);
+    // The same secret twice in one commit: keep the first place (by file, then line) so the record is stable.
+    if (!prev || byPlace(f, prev) < 0) seen.set(key, f);
+  }
+  return [...seen.values()];
+};
+
+const byPlace = (a: Finding, b: Finding): number => a.file.localeCompare(b.file) || a.startLine - b.startLine || a.fingerprint.localeCompare(b.fingerprint) || a.commit.localeCompare(b.commit);
+
+/** A finding as events carry it: no bookkeeping fields. */
+export function asEventFinding(f: StoredFinding): Finding {
+  const { foundAt: _foundAt, scope: _scope, ...finding } = f;
+  return finding;
+}
