@@ -112,6 +112,60 @@ describe('check status', () => {
     expect(state?.triggers).toBe(2);
   });
 
+  it('lets a blocking finding win over another scan that failed or is still running (fail > error > in_progress)', () => {
+    const c = aCheck({
+      job: aJobPlan({ scans: [{ name: 'gitleaks', handler: 'gitleaks', config: {} }, { name: 'other', handler: 'gitleaks', config: {} }] }),
+    });
+    const blocking = [anEventReceived(c), aScanCompleted(c, { findings: [aFinding()] }), anOutputCompleted(c, { blocking: [aFinding()] })];
+
+    expect(project(blocking)?.status, 'other still running').toBe('fail');
+    expect(project([...blocking, aScanCompleted(c, { scan: 'other', status: 'error', reason: 'timeout' })])?.status, 'other failed').toBe('fail');
+    expect(project([anEventReceived(c), aScanCompleted(c, { scan: 'other', status: 'error', reason: 'timeout' })])?.status, 'error over in_progress').toBe('error');
+  });
+
+  it('keeps a completed evaluation when a later evaluation of the same commit cannot finish', () => {
+    const c = aCheck();
+    const evaluated = [anEventReceived(c), aScanCompleted(c, { findings: [aFinding()] }), anOutputCompleted(c, { blocking: [aFinding()], revision: 5_000_000 })];
+    const later = [anEventReceived(c), aScanCompleted(c, { status: 'error', reason: 'git fetch failed' }), anOutputCompleted(c, { status: 'error', reason: 'DefectDojo 503', revision: 9_000_000 })];
+
+    const state = project([...evaluated, ...later]);
+
+    expect(state?.status).toBe('fail');
+    expect(state?.scans['gitleaks']).toMatchObject({ status: 'ok', lastError: 'git fetch failed' });
+  });
+
+  it('lets a later evaluation replace an earlier one, and never goes back to in_progress', () => {
+    const c = aCheck();
+    const first = [anEventReceived(c), aScanCompleted(c), anOutputCompleted(c, { revision: 5_000_000 })];
+
+    expect(project([...first, anEventReceived(c)])?.status).toBe('success');
+    expect(project([...first, anEventReceived(c), anOutputCompleted(c, { blocking: [aFinding()], revision: 9_000_000 })])?.status).toBe('fail');
+  });
+
+  it('applies exceptions before falling back: an excepted fail beside a failed scan reads error, not success', () => {
+    const c = aCheck({
+      job: aJobPlan({ scans: [{ name: 'gitleaks', handler: 'gitleaks', config: {} }, { name: 'other', handler: 'gitleaks', config: {} }] }),
+    });
+    const finding = aFinding();
+    const state = project([
+      anEventReceived(c),
+      aScanCompleted(c, { findings: [finding] }),
+      anOutputCompleted(c, { blocking: [finding] }),
+      aScanCompleted(c, { scan: 'other', status: 'error', reason: 'timeout' }),
+    ]);
+    const exception: ActiveException = {
+      id: 'e1',
+      fingerprint: finding.fingerprint,
+      scope: { kind: 'project', instanceHost: c.context.instance.host, projectPath: c.context.project.pathWithNamespace },
+      owner: 'sec',
+      reason: 'test key',
+      expiresAt: null,
+    };
+
+    expect(state && effectiveStatus(state, [], new Date())).toBe('fail');
+    expect(state && effectiveStatus(state, [exception], new Date())).toBe('error');
+  });
+
   it('builds the check from scan.completed context when event.received is missing', () => {
     const c = aCheck();
 
