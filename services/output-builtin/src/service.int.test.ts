@@ -17,21 +17,24 @@ afterAll(async () => {
   await nats?.cleanup();
 });
 
-it('answers each scan.completed with one output.completed, once even when the scan is published twice', async () => {
+it('answers each scan.completed with one output.completed; a later evaluation of the same commit supersedes the first', async () => {
   const c = aCheck();
   const scan = aScanCompleted(c, { findings: [aFinding()] });
   const publisher = createPublisher({ js: nats.js, stream: nats.stream });
 
   await publisher.publish(ScanCompletedV1, scan);
-  // A scanner redelivery after the duplicate window: same content, a new event id.
-  await publisher.publish(ScanCompletedV1, { ...scan, id: '00000000-0000-4000-8000-000000000001' });
+  // Another event for the same commit (the MR of a pushed branch): a new evaluation, a new scan id.
+  const later = { ...scan, id: '00000000-0000-4000-8000-000000000001', data: { ...scan.data, findings: [] } };
+  await publisher.publish(ScanCompletedV1, later);
 
   const outputs = await eventually(async () => {
     const all = (await readStream(nats, nats.stream)).filter((m) => m.subject === OutputCompletedV1.subject(nats.stream.prefix));
-    return all.length >= 1 ? all : undefined;
+    return all.length >= 2 ? all.map((m) => OutputCompletedV1.schema.parse(m.json)) : undefined;
   });
-  await new Promise((r) => setTimeout(r, 500));
-  const after = (await readStream(nats, nats.stream)).filter((m) => m.subject === OutputCompletedV1.subject(nats.stream.prefix));
-  expect(after).toHaveLength(1);
-  expect(OutputCompletedV1.schema.parse(outputs[0]!.json).data).toMatchObject({ scan: 'gitleaks', output: 'builtin', blocking: [{ ruleId: 'aws-access-token' }] });
+  expect(outputs).toHaveLength(2);
+  const [first, second] = outputs;
+  expect(first?.data).toMatchObject({ scan: 'gitleaks', output: 'builtin', blocking: [{ ruleId: 'aws-access-token' }] });
+  expect(second?.data.blocking).toEqual([]);
+  expect(second?.data.revision).toBeGreaterThan(first?.data.revision ?? Infinity);
+  expect(second?.id).not.toBe(first?.id);
 });
