@@ -28,7 +28,10 @@ import { dropSchemas } from '../../services/results/src/adapters/postgres/databa
 import { startResults, type RunningResults } from '../../services/results/src/service.ts';
 
 const DSN = TEST_POSTGRES_DSN;
-const template = parse(readFileSync(new URL('../../deploy/gitlab/secbot-gate.gitlab-ci.yml', import.meta.url), 'utf8')) as Record<string, { script?: string[]; artifacts?: any }>;
+const template = parse(readFileSync(new URL('../../deploy/gitlab/secbot-gate.gitlab-ci.yml', import.meta.url), 'utf8')) as Record<
+  string,
+  { script?: string[]; artifacts?: any; allow_failure?: unknown }
+>;
 const script = (template['.secbot-gate']?.script ?? []).join('\n');
 const ajv = new Ajv({ strict: false });
 addFormats.default(ajv);
@@ -94,6 +97,11 @@ describe('deploy/gitlab/secbot-gate.gitlab-ci.yml', () => {
     expect(template['.secbot-gate']?.artifacts).toMatchObject({ when: 'always', reports: { secret_detection: 'gl-secret-detection-report.json' } });
   });
 
+  it('never lets the job fail without failing the pipeline', () => {
+    // allow_failure (true, or exit_codes) would turn a blocked commit into a warning.
+    for (const [name, job] of Object.entries(template)) expect(job?.allow_failure, name).toBeUndefined();
+  });
+
   it('fails on a blocking finding, prints the summary and writes a valid report', async () => {
     const { c, token } = newCheck();
     const finding = aFinding({ file: 'config/deploy.yml', startLine: 12 });
@@ -104,6 +112,7 @@ describe('deploy/gitlab/secbot-gate.gitlab-ci.yml', () => {
 
     expect(code).toBe(1);
     expect(out).toContain('Status: fail');
+    expect(out).toContain('Rotate it, then triage');
     expect(out).toMatch(/- aws-access-token {2}config\/deploy\.yml:12 {2}commit a{12}/);
     const report = JSON.parse(readFileSync(join(dir, 'gl-secret-detection-report.json'), 'utf8')) as { vulnerabilities: unknown[] };
     expect(validReport(report), JSON.stringify(validReport.errors)).toBe(true);
@@ -142,6 +151,36 @@ describe('deploy/gitlab/secbot-gate.gitlab-ci.yml', () => {
 
     expect(code).toBe(2);
     expect(out).toContain('reason: scan gitleaks: GitLab refused the token (401): check auth_token');
+    expect(out).toContain('Blocked: SecBot could not decide');
+  });
+
+  it('blocks (exit 3) when the check is still in progress at the timeout', async () => {
+    const { c, token } = newCheck();
+    await publishEvents(publisher, [anEventReceived(c), aScanCompleted(c)]);
+    await results.caughtUp();
+
+    const { code, out } = await runGate(c, token, { SECBOT_TIMEOUT_SECONDS: '3' });
+
+    expect(code).toBe(3);
+    expect(out).toContain('No verdict from SecBot');
+  });
+
+  it('blocks (exit 3) when SecBot does not answer', async () => {
+    const { c, token } = newCheck();
+
+    const { code, out } = await runGate(c, token, { SECBOT_URL: 'http://127.0.0.1:9', SECBOT_TIMEOUT_SECONDS: '3' });
+
+    expect(code).toBe(3);
+    expect(out).toContain('unreachable');
+  });
+
+  it('blocks (exit 2) when SECBOT_URL is not set', async () => {
+    const { c, token } = newCheck();
+
+    const { code, out } = await runGate(c, token, { SECBOT_URL: '' });
+
+    expect(code).toBe(2);
+    expect(out).toContain('Set SECBOT_URL');
   });
 
   it('gives up on not_started after the timeout, telling the user what to check', async () => {
