@@ -41,16 +41,19 @@ it(`ends every check of a burst of ${HOOKS} webhooks in a final state when Defec
   const path = `team/burst-${randomBytes(3).toString('hex')}`;
   const repo = await gitlab.createProject(path);
   const shas = [await repo.commit('init', { 'README.md': '# burst\n' })];
+  await repo.push('main');
+  // Each change on a branch of its own from `init`, so a key blocks only the commits that carry it.
   for (let i = 1; i <= HOOKS; i++) {
+    await repo.git('checkout', '-q', '-b', `b${i}`, shas[0]!);
     const files = i % 2 ? { [`conf/${i}.env`]: `AWS_ACCESS_KEY_ID=${fakeKey()}\n` } : { [`notes/${i}.md`]: `note ${i}\n` };
     shas.push(await repo.commit(`change ${i}`, files));
   }
-  await repo.push('main');
+  await repo.push(...Array.from({ length: HOOKS }, (_, i) => `b${i + 1}`));
 
   dojo.down();
   const outageEnds = Date.now() + OUTAGE_MS;
   const ids: string[] = [];
-  for (let i = 1; i <= HOOKS; i++) ids.push(await sendHook(system, pushHook(gitlab.url, path, shas[i - 1]!, shas[i]!)));
+  for (let i = 1; i <= HOOKS; i++) ids.push(await sendHook(system, pushHook(gitlab.url, path, shas[0]!, shas[i]!, `b${i}`)));
   await new Promise((r) => setTimeout(r, Math.max(0, outageEnds - Date.now())));
   expect((await Promise.all(ids.map((id) => statusOf(system, id)))).filter((s) => s === 'in_progress').length, 'checks waiting during the outage').toBeGreaterThan(0);
   dojo.up();

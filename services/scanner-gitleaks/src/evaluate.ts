@@ -85,9 +85,12 @@ export async function evaluateCommit(input: EvaluationInput): Promise<Evaluation
     raw = outcome.findings;
     const at = now().toISOString();
     const known = Object.values(record.components[component]?.findings ?? {});
-    // A finding accepted as baseline under earlier rules (or another scanner version) stays baseline.
-    const accepted = new Set(known.filter((f) => f.baseline).map((f) => `${f.fingerprint}@${f.commit}`));
-    const normalised = await Promise.all(raw.map((f) => normalise(f, input, at, accepted)));
+    // Under new rules (or another scanner version) a finding keeps what it was: one accepted as baseline
+    // stays baseline, and one that blocked can never become baseline, whichever rules found it first.
+    const place = (f: Pick<StoredFinding, 'fingerprint' | 'commit'>) => `${f.fingerprint}@${f.commit}`;
+    const blocked = new Set(known.filter((f) => !f.baseline).map(place));
+    const accepted = new Set(known.filter((f) => f.baseline && !blocked.has(place(f))).map(place));
+    const normalised = await Promise.all(raw.map((f) => normalise(f, input, at, { accepted, blocked })));
     const knownKeys = new Set(known.map(findingKey));
     found = dedupe(normalised).filter((f) => !knownKeys.has(findingKey(f)));
     if (found.length) record = await records.update(host, project, (r) => addFindings(r, component, found));
@@ -165,7 +168,12 @@ async function detectAll(input: EvaluationInput, selection: string[], hasOctopus
  * taken as the one whose blob at the commit holds the secret on that line (both are tried; the secret is
  * only compared in memory).
  */
-async function normalise(raw: GitleaksReportFinding, input: EvaluationInput, at: string, accepted: ReadonlySet<string>): Promise<StoredFinding> {
+async function normalise(
+  raw: GitleaksReportFinding,
+  input: EvaluationInput,
+  at: string,
+  known: { accepted: ReadonlySet<string>; blocked: ReadonlySet<string> },
+): Promise<StoredFinding> {
   let file = raw.File;
   if (file.startsWith('b/') && raw.Commit) {
     const stripped = file.slice(2);
@@ -176,7 +184,8 @@ async function normalise(raw: GitleaksReportFinding, input: EvaluationInput, at:
     if (!(await holds(file)) && (await holds(stripped))) file = stripped;
   }
   const finding = toFinding({ ...raw, File: file }, { fingerprintKey: input.fingerprintKey, webUrl: input.webUrl });
-  const baseline = input.baseline === true || accepted.has(`${finding.fingerprint}@${finding.commit}`);
+  const place = `${finding.fingerprint}@${finding.commit}`;
+  const baseline = !known.blocked.has(place) && (input.baseline === true || known.accepted.has(place));
   return { ...finding, foundAt: at, scope: input.scope, ...(baseline ? { baseline: true } : {}) };
 }
 
