@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { databaseConfig, openDatabase, projectionName, rebuildProjection, ResultsSettings } from '@secbot/results';
 import { closeNats, CommonSettings, connectNats, createLogger, GitLabConfigs, loadEnvironment, readSettings, streamSettingsFrom, ConfigError } from '@secbot/service-kit';
 import { checkIdCommand, configValidateCommand, replayCommand, statusCommand, webhookSendCommand, type Io } from './commands.ts';
+import { ENROLL_USAGE, enrollCommand, enrollRequest } from './enroll.ts';
 
 const HELP = `secbot — audit and operate SecBot
 
@@ -15,6 +16,16 @@ const HELP = `secbot — audit and operate SecBot
   secbot status ID [--wait] [--timeout SECONDS] [--url RESULTS_URL]
   secbot config validate [FILE]
   secbot webhook send FILE [--event "System Hook"] [--url INTAKE_URL]     (token: SECBOT_WEBHOOK_TOKEN or GITLAB_CONFIGS)
+  secbot enroll --host HOST --project PATH --accept-history [--branch BRANCH]... [--reason TEXT] [--actor NAME]
+                [--no-wait] [--timeout SECONDS]
+      accept the project's existing history as its baseline, for adopting SecBot on a noisy project:
+      scanner-gitleaks scans the branches (default: the project's default branch) and every secret it finds
+      there for the first time is reported but never blocks. Secrets SecBot had already found keep blocking,
+      and so does every secret committed afterwards. --accept-history is required: it is that acknowledgement.
+      Publishes project.enrolled (actor: --actor, else SECBOT_ACTOR, else the OS user) and waits (default 600 s)
+      until the scanner's project record (KV bucket SCANNER_PROJECTS_BUCKET, default secbot-projects) holds the
+      enrollment, then prints the branch heads and the number of baseline findings.
+      Exit 0 enrolled (or published, with --no-wait), 1 failed or timed out, 2 usage.
 
 Settings come from .env.dev, .env.override and the environment, as for the services.`;
 
@@ -38,6 +49,11 @@ async function main(argv: string[]): Promise<number> {
       timeout: { type: 'string' },
       url: { type: 'string' },
       event: { type: 'string' },
+      branch: { type: 'string', multiple: true },
+      reason: { type: 'string' },
+      actor: { type: 'string' },
+      'accept-history': { type: 'boolean', default: false },
+      'no-wait': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -77,6 +93,19 @@ async function main(argv: string[]): Promise<number> {
       const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-cli', log);
       try {
         return await replayCommand(nats, streamSettingsFrom(settings), { check: values.check, project: values.project, since: date(values.since, 'since'), until: date(values.until, 'until'), json: values.json }, io);
+      } finally {
+        await closeNats(nats);
+      }
+    }
+    case 'enroll': {
+      if (sub) return usage(`secbot enroll takes no positional argument (got ${JSON.stringify(sub)})\n${ENROLL_USAGE}`);
+      const built = enrollRequest(values, env);
+      if (!built.ok) return usage([...built.problems.map((p) => `secbot enroll: ${p}`), ENROLL_USAGE].join('\n'));
+      const settings = readSettings(CommonSettings, env);
+      const log = createLogger({ service: 'secbot-cli', level: 'warn', destination: { write: (s: string) => process.stderr.write(s) } });
+      const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-cli', log);
+      try {
+        return await enrollCommand(nats, streamSettingsFrom(settings), built.request, io);
       } finally {
         await closeNats(nats);
       }
