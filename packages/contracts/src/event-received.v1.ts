@@ -30,6 +30,11 @@ export const EventReceivedV1 = defineEvent(
     job: JobPlan.nullable(),
     /** Set when more than one job matched: the check is recorded as `error` and nothing runs. */
     planError: z.object({ reason: z.string(), jobs: z.array(z.string()) }).optional(),
+    /**
+     * Set when no hook announced the commit but a CI job of the project did (fork MRs, merged results
+     * pipelines): GitLab confirmed, for the job's token, that the job runs in this project on this commit.
+     */
+    ciJob: z.object({ id: z.number().int(), pipelineId: z.number().int().optional() }).optional(),
   }),
 );
 export type EventReceivedV1 = EventOf<typeof EventReceivedV1>;

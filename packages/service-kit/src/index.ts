@@ -12,3 +12,4 @@ export * from './subscribe.ts';
 export * from './tracing.ts';
 export * from './runtime.ts';
 export * from './service-config.ts';
+export * from './gitlab-jobs.ts';

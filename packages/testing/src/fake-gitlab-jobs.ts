@@ -4,6 +4,8 @@ export interface FakeJob {
   id: number;
   projectId: number;
   sha: string;
+  /** The project's path, for the job's `web_url` (default `project`). */
+  projectPath?: string;
   /** GitLab accepts a job token only while its job runs. */
   status: 'running' | 'success' | 'failed';
 }
@@ -47,7 +49,7 @@ export async function fakeGitLabJobs(): Promise<FakeGitLabJobs> {
         tag: false,
         commit: { id: job.sha },
         pipeline: { id: job.id * 10, project_id: job.projectId, ref: 'main', sha: job.sha, status: 'running' },
-        web_url: `http://localhost/project/-/jobs/${job.id}`,
+        web_url: `http://${req.headers.host ?? 'localhost'}/${job.projectPath ?? 'project'}/-/jobs/${job.id}`,
       }),
     );
   });

@@ -1,4 +1,5 @@
 import {
+  createGitLabJobsClient,
   createHttpServer,
   createPublisher,
   readServiceConfig,
@@ -8,6 +9,7 @@ import {
 } from '@secbot/service-kit';
 import { IntakeSettings } from './config.ts';
 import { registerWebhookRoute } from './webhook-route.ts';
+import { registerCiCheckRoute } from './ci-check-route.ts';
 
 /** Reads every setting and the policy first and reports all problems together. */
 export function readIntakeConfig(env: Record<string, string | undefined>) {
@@ -37,6 +39,7 @@ export async function startIntake(
     },
   });
   registerWebhookRoute(app, { instances: settings.GITLAB_CONFIGS, policy, publisher, log });
+  registerCiCheckRoute(app, { instances: settings.GITLAB_CONFIGS, policy, publisher, gitlab: createGitLabJobsClient(), log });
   const address = await app.listen({ port: opts.port ?? settings.INTAKE_PORT, host: settings.SECBOT_LISTEN_HOST });
   log.info({ url: address, docs: `${address}/docs`, jobs: policy.jobs.map((j) => j.name) }, 'Intake listening');
 

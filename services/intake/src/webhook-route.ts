@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { deterministicId, EventReceivedV1, securityCheckId, type EventOf } from '@secbot/contracts';
+import { EventReceivedV1, securityCheckId } from '@secbot/contracts';
 import {
   ErrorBody,
   RetryableError,
@@ -14,6 +14,7 @@ import { instancesForToken } from './authenticate.ts';
 import { classifyEvent, MergeRequestPayload, PushPayload } from './gitlab-payload.ts';
 import { matchJobs, toJobPlan } from './match-job.ts';
 import { mergeRequestToChange, pushToChange, urlsBelongTo, type ChangeDecision } from './to-change.ts';
+import { buildEventReceived } from './event-received.ts';
 
 export interface WebhookDeps {
   instances: GitLabInstanceConfig[];
@@ -121,33 +122,22 @@ export function registerWebhookRoute(app: HttpServer, deps: WebhookDeps): void {
       const planError =
         jobs.length > 1 ? { reason: `${jobs.length} jobs match this event; exactly one may: ${jobs.map((j) => j.name).join(', ')}`, jobs: jobs.map((j) => j.name) } : undefined;
 
-      const event: EventOf<typeof EventReceivedV1> = {
-        id: deterministicId('event.received', host, delivery.keySource, delivery.key, classified.kind, checkId),
-        type: 'event.received',
-        version: 1,
-        occurredAt: now().toISOString(),
-        correlationId: delivery.key,
-        securityCheckId: checkId,
-        source: 'intake',
-        data: {
-          input: 'gitlab',
-          instance: { host, url: instance.host, prefix: instance.prefix },
-          eventType: classified.kind,
-          hook: classified.hook,
-          delivery: {
-            ...delivery,
-            ...(h['x-gitlab-instance'] ? { gitlabInstance: h['x-gitlab-instance'] } : {}),
-            ...(h['user-agent'] ? { userAgent: h['user-agent'].slice(0, 200) } : {}),
-          },
-          project: change.project,
-          commit: change.commit,
-          range: change.range,
-          ...(change.mergeRequest ? { mergeRequest: change.mergeRequest } : {}),
-          user: change.user,
-          job: planError ? null : toJobPlan(first),
-          ...(planError ? { planError } : {}),
+      const event = buildEventReceived({
+        host,
+        instance,
+        kind: classified.kind,
+        hook: classified.hook,
+        delivery: {
+          ...delivery,
+          ...(h['x-gitlab-instance'] ? { gitlabInstance: h['x-gitlab-instance'] } : {}),
+          ...(h['user-agent'] ? { userAgent: h['user-agent'].slice(0, 200) } : {}),
         },
-      };
+        checkId,
+        change,
+        job: planError ? null : toJobPlan(first),
+        ...(planError ? { planError } : {}),
+        now: now(),
+      });
 
       try {
         const ack = await deps.publisher.publish(EventReceivedV1, event);

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { SecurityCheckIdSchema } from '@secbot/contracts';
 import { ErrorBody, type HttpServer, type Logger } from '@secbot/service-kit';
 import { z } from 'zod';
-import type { GitLabJobsClient } from './adapters/gitlab/client.ts';
+import type { GitLabJobsClient } from '@secbot/service-kit';
 import type { Database } from './adapters/postgres/database.ts';
 import { activeExceptions, findState } from './adapters/postgres/projection-store.ts';
 import { blockingFindings, effectiveStatus, type CheckState } from './check-status.ts';

@@ -5,7 +5,7 @@ import { applyBatch, cursorOf } from './adapters/postgres/projection-store.ts';
 import { registerCheckRoutes } from './check-routes.ts';
 import { startDeadlineSweeper } from './deadline.ts';
 import { registerExceptionRoutes } from './exception-routes.ts';
-import { createGitLabJobsClient } from './adapters/gitlab/client.ts';
+import { createGitLabJobsClient } from '@secbot/service-kit';
 import { registerReportRoutes } from './report-routes.ts';
 import { reevaluationRequester } from './reevaluation.ts';
 import { ResultsSettings } from './config.ts';

@@ -27,9 +27,10 @@ export function fetchPlan(range: ChangeRange): FetchPlan {
     case 'tag':
       return { refspecs: [HEADS, `+refs/tags/${range.tag}:refs/tags/${range.tag}`], required: [head], skipWhenPresent: [head] };
     case 'merge_request':
-      // The MR head is published in the target project, also for fork MRs: no need to contact the fork.
+      // The MR's refs are published in the target project, also for fork MRs (no need to contact the fork):
+      // `head`, and `merge` (the commit a merged results pipeline runs on).
       return {
-        refspecs: [HEADS, `+refs/merge-requests/${range.iid}/head:refs/merge-requests/${range.iid}/head`],
+        refspecs: [HEADS, `+refs/merge-requests/${range.iid}/*:refs/merge-requests/${range.iid}/*`],
         required: [head],
         skipWhenPresent: [head],
       };

@@ -19,7 +19,7 @@ describe('fetchPlan', () => {
     expect(fetchPlan(range).required).toEqual([sha('c')]);
   });
 
-  it("fetches a merge request's head from the target project (fork MRs too)", () => {
+  it("fetches a merge request's refs (head, and merge for merged results) from the target project (fork MRs too)", () => {
     const range: ChangeRange = {
       kind: 'merge_request',
       iid: 7,
@@ -31,6 +31,6 @@ describe('fetchPlan', () => {
       oldrev: null,
     };
     expect(headOf(range)).toBe(sha('e'));
-    expect(fetchPlan(range).refspecs).toContain('+refs/merge-requests/7/head:refs/merge-requests/7/head');
+    expect(fetchPlan(range).refspecs).toContain('+refs/merge-requests/7/*:refs/merge-requests/7/*');
   });
 });

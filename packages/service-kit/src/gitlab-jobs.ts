@@ -4,12 +4,29 @@ import { z } from 'zod';
 const JobResponse = z.object({
   id: z.number().int(),
   status: z.string().optional(),
-  pipeline: z.object({ project_id: z.number().int(), sha: z.string().optional() }),
+  pipeline: z.object({ id: z.number().int().optional(), project_id: z.number().int(), sha: z.string().optional() }),
+  /** `https://gitlab.example.com/<project path>/-/jobs/<id>`: the only place the answer names the project's path. */
+  web_url: z.string().optional(),
 });
 
 export type JobTokenCheck =
-  | { ok: true; jobId: number; projectId: number; sha?: string }
+  | { ok: true; jobId: number; projectId: number; sha?: string; pipelineId?: number; projectPath?: string }
   | { ok: false; reason: 'rejected' | 'unavailable'; message: string };
+
+/** The project path in a job's web URL, when the URL is on the instance's host. */
+export function projectPathOfJobUrl(webUrl: string | undefined, instanceUrl: string): string | undefined {
+  if (!webUrl) return undefined;
+  try {
+    const url = new URL(webUrl);
+    const base = new URL(instanceUrl.endsWith('/') ? instanceUrl : `${instanceUrl}/`);
+    if (url.host.toLowerCase() !== base.host.toLowerCase()) return undefined;
+    const path = decodeURIComponent(url.pathname.slice(base.pathname.length));
+    const at = path.indexOf('/-/jobs/');
+    return at > 0 ? path.slice(0, at) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface GitLabJobsClient {
   /** Asks the instance whose job the token belongs to. The token is valid only while its job runs. */
@@ -34,7 +51,15 @@ export function createGitLabJobsClient(opts: { fetch?: typeof fetch; timeoutMs?:
       const parsed = JobResponse.safeParse(await res.json().catch(() => undefined));
       if (!parsed.success) return { ok: false, reason: 'unavailable', message: `GitLab at ${url.host} answered GET /api/v4/job with an unexpected body.` };
       const job = parsed.data;
-      return { ok: true, jobId: job.id, projectId: job.pipeline.project_id, ...(job.pipeline.sha ? { sha: job.pipeline.sha } : {}) };
+      const projectPath = projectPathOfJobUrl(job.web_url, instanceUrl);
+      return {
+        ok: true,
+        jobId: job.id,
+        projectId: job.pipeline.project_id,
+        ...(job.pipeline.sha ? { sha: job.pipeline.sha } : {}),
+        ...(job.pipeline.id !== undefined ? { pipelineId: job.pipeline.id } : {}),
+        ...(projectPath ? { projectPath } : {}),
+      };
     },
   };
 }
