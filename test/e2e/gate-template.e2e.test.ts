@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
@@ -14,6 +14,7 @@ import {
   anOutputCompleted,
   aScanCompleted,
   captureLogs,
+  eventually,
   fakeGitLabJobs,
   type FakeGitLabJobs,
   fixturePath,
@@ -26,6 +27,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropSchemas } from '../../services/results/src/adapters/postgres/database.ts';
 import { startResults, type RunningResults } from '../../services/results/src/service.ts';
+import { startIntake, type RunningService } from '../../services/intake/src/service.ts';
 
 const DSN = TEST_POSTGRES_DSN;
 const template = parse(readFileSync(new URL('../../deploy/gitlab/secbot-gate.gitlab-ci.yml', import.meta.url), 'utf8')) as Record<
@@ -42,15 +44,31 @@ let nats: TestNats;
 let gitlab: FakeGitLabJobs;
 let results: RunningResults;
 let publisher: Publisher;
+let intake: RunningService;
 
 beforeAll(async () => {
   nats = await testNats('gate');
   gitlab = await fakeGitLabJobs();
   results = await startResults({ ...streamEnv(nats.stream), SECBOT_POSTGRES_DSN: DSN, SECBOT_DB_SCHEMA: schema, LOG_LEVEL: 'warn' }, { port: 0, logDestination: captureLogs() });
   publisher = createPublisher({ js: nats.js, stream: nats.stream });
+  const dir = mkdtempSync(join(tmpdir(), 'secbot-gate-intake-'));
+  writeFileSync(
+    join(dir, 'config.yml'),
+    'version: "1.0"\ncomponents:\n  gitleaks: { handler_name: gitleaks }\n  builtin: { handler_name: builtin }\njobs:\n  - { name: all, rules: { gitlab: { event_type: "push|tag_push|merge_request" } }, scans: [gitleaks], outputs: [builtin] }\n',
+  );
+  intake = await startIntake(
+    {
+      ...streamEnv(nats.stream),
+      SECBOT_CONFIG: join(dir, 'config.yml'),
+      GITLAB_CONFIGS: JSON.stringify([{ host: gitlab.url, webhook_secret_token: 'gate-hook-secret', auth_token: 'glpat-gate', prefix: 'GIT_LOCAL' }]),
+      LOG_LEVEL: 'warn',
+    },
+    { port: 0, logDestination: captureLogs() },
+  );
 });
 
 afterAll(async () => {
+  await intake?.close();
   await results?.close();
   await gitlab?.close();
   await dropSchemas(DSN, [schema]);
@@ -61,7 +79,7 @@ afterAll(async () => {
 function newCheck() {
   const c = aCheck({ host: '127.0.0.1', instanceUrl: gitlab.url });
   const token = `glcbt-${randomBytes(8).toString('hex')}`;
-  gitlab.jobs.set(token, { id: Math.floor(Math.random() * 1e6), projectId: c.context.project.id, sha: c.sha, status: 'running' });
+  gitlab.jobs.set(token, { id: Math.floor(Math.random() * 1e6), projectId: c.context.project.id, projectPath: c.context.project.pathWithNamespace, sha: c.sha, status: 'running' });
   return { c, token };
 }
 
@@ -181,6 +199,30 @@ describe('deploy/gitlab/secbot-gate.gitlab-ci.yml', () => {
 
     expect(code).toBe(2);
     expect(out).toContain('Set SECBOT_URL');
+  });
+
+  it('announces a commit no hook named with its job token, then blocks on the verdict', async () => {
+    const { c, token } = newCheck();
+    const gate = runGate(c, token, { SECBOT_INTAKE_URL: intake.url, CI_MERGE_REQUEST_IID: '12', CI_MERGE_REQUEST_SOURCE_BRANCH_NAME: 'fork/topic', CI_MERGE_REQUEST_TARGET_BRANCH_NAME: 'main' });
+    // What the scanner and the output would publish once intake started the check.
+    const started = await eventually(async () => ((await fetch(`${results.url}/v1/security/gitlab/check/${c.securityCheckId}`).then((r) => r.json())) as { status: string }).status === 'in_progress' ? true : undefined, 15_000, 'the announced check');
+    const finding = aFinding({ file: 'fork.env' });
+    await publishEvents(publisher, [aScanCompleted(c, { findings: [finding] }), anOutputCompleted(c, { blocking: [finding] })]);
+
+    const { code, out } = await gate;
+
+    expect(started).toBe(true);
+    expect(out).toContain('announced to SecBot (job token verified by GitLab)');
+    expect(code).toBe(1);
+  });
+
+  it('still blocks when the announcement is refused (a token of another job)', async () => {
+    const { c } = newCheck();
+
+    const { code, out } = await runGate(c, 'glcbt-not-a-running-job', { SECBOT_INTAKE_URL: intake.url, SECBOT_TIMEOUT_SECONDS: '3' });
+
+    expect(out).toContain('could not announce the commit to SecBot (HTTP 401)');
+    expect(code).toBe(3);
   });
 
   it('gives up on not_started after the timeout, telling the user what to check', async () => {
