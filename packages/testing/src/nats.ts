@@ -35,6 +35,7 @@ export async function testNats(label?: string): Promise<TestNats> {
     stream,
     async cleanup() {
       await nats.jsm.streams.delete(stream.name).catch(() => undefined);
+      await nats.jsm.streams.delete(`KV_${projectsBucket(stream)}`).catch(() => undefined);
       await nats.nc.close();
     },
   };
@@ -48,8 +49,13 @@ export function streamEnv(stream: StreamSettings): Record<string, string> {
     SECBOT_SUBJECT_PREFIX: stream.prefix,
     SECBOT_STREAM_RETENTION_DAYS: String(stream.retentionDays),
     SECBOT_STREAM_DUPLICATE_WINDOW_SECONDS: String(stream.duplicateWindowMs / 1000),
+    // The scanner's project records (never expire): one bucket per test stream, so runs never share them.
+    SCANNER_PROJECTS_BUCKET: projectsBucket(stream),
   };
 }
+
+/** The KV bucket of project records that goes with a test stream (removed by testNats' cleanup). */
+export const projectsBucket = (stream: StreamSettings): string => `${stream.name}_projects`;
 
 /** Polls until `check` returns a value other than undefined, or fails after `timeoutMs`. */
 export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, what = 'condition'): Promise<T> {
