@@ -77,12 +77,20 @@ export function addFindings(r: ProjectRecord, component: string, findings: Store
   return { ...r, components: { ...r.components, [component]: { ...c, findings: next } } };
 }
 
+/**
+ * Tips kept per scope in the record. Tips are a cache: past this many (a project with thousands of branches
+ * never merged back), the oldest recorded are forgotten, which costs a rescan of what only they covered.
+ */
+export const MAX_TIPS = 5000;
+
 /** Records a scanned tip and drops the tips it covers (reachable from it), as the mirror's refs did. */
 export function recordTip(r: ProjectRecord, component: string, scope: string, tip: string, covered: readonly string[]): ProjectRecord {
   const c = componentOf(r, component);
   const drop = new Set(covered);
   drop.delete(tip);
-  const tips = [...new Set([...(c.tips[scope] ?? []).filter((t) => !drop.has(t)), tip])].sort();
+  // Insertion order is recording order: the newest tip last.
+  const kept = (c.tips[scope] ?? []).filter((t) => !drop.has(t) && t !== tip);
+  const tips = [...kept.slice(Math.max(0, kept.length - (MAX_TIPS - 1))), tip];
   return { ...r, components: { ...r.components, [component]: { ...c, tips: { ...c.tips, [scope]: tips } } } };
 }
 

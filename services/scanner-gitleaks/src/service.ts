@@ -96,7 +96,11 @@ export async function startScannerGitleaks(env: Record<string, string | undefine
   const tmpDir = join(dataDir, 'tmp');
   await removeLeftovers(tmpDir, log);
   // Findings, baselines and scanned tips per project: kept for ever, beside the events (docs/architecture.md).
-  const records = await kvProjectRecords(nats.js, { bucket: settings.SCANNER_PROJECTS_BUCKET, replicas: stream.replicas });
+  const records = await kvProjectRecords(nats.js, {
+    bucket: settings.SCANNER_PROJECTS_BUCKET,
+    replicas: stream.replicas,
+    maxPayload: () => nats.nc.info?.max_payload ?? 1024 * 1024,
+  });
   await loadRecordedFindings(nats, stream, records, log);
 
   const subscription = await subscribe({

@@ -12,8 +12,12 @@ const isWrongRevision = (err: unknown) =>
  * is a compare-and-set on the key's revision, retried, so replicas scanning the same project never lose
  * each other's findings.
  */
-export async function kvProjectRecords(js: JetStreamClient, opts: { bucket: string; replicas: number }): Promise<ProjectRecords> {
+export async function kvProjectRecords(
+  js: JetStreamClient,
+  opts: { bucket: string; replicas: number; maxPayload?: () => number },
+): Promise<ProjectRecords> {
   const kv: KV = await new Kvm(js).create(opts.bucket, { history: 1, replicas: opts.replicas });
+  const maxPayload = opts.maxPayload ?? (() => 1024 * 1024);
 
   async function read(host: string, project: string): Promise<{ record: ProjectRecord; revision: number | undefined }> {
     const entry = await kv.get(projectKey(host, project));
@@ -33,6 +37,13 @@ export async function kvProjectRecords(js: JetStreamClient, opts: { bucket: stri
         const { record, revision } = await read(host, project);
         const next = change(record);
         const value = JSON.stringify(next);
+        const max = maxPayload();
+        if (Buffer.byteLength(value) > max - 4096) {
+          throw new TerminalError(
+            `The project record of ${project} would be ${Buffer.byteLength(value)} bytes, over the NATS server's max_payload (${max}). ` +
+              'Raise max_payload in nats-server, or triage findings (exceptions, DefectDojo) so fewer stay open.',
+          );
+        }
         try {
           if (revision === undefined) await kv.create(projectKey(host, project), value);
           else await kv.update(projectKey(host, project), value, revision);
