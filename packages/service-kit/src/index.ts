@@ -13,3 +13,4 @@ export * from './tracing.ts';
 export * from './runtime.ts';
 export * from './service-config.ts';
 export * from './gitlab-jobs.ts';
+export * from './links.ts';
