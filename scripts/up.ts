@@ -9,6 +9,9 @@ import { loadEnvironment } from '../packages/service-kit/src/env-files.ts';
 const root = new URL('..', import.meta.url).pathname;
 process.chdir(root);
 const env = loadEnvironment(root);
+// `make up` is the development run: the services accept the public secrets of .env.dev (an explicit
+// SECBOT_ENV in the environment or .env.override wins, e.g. to see the production check refuse them).
+env['SECBOT_ENV'] ??= 'development';
 const colors = ['\x1b[36m', '\x1b[35m', '\x1b[33m', '\x1b[32m', '\x1b[34m', '\x1b[96m', '\x1b[95m'];
 const dim = '\x1b[2m';
 const reset = '\x1b[0m';

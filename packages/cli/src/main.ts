@@ -2,7 +2,7 @@
 // secbot: audit and operate SecBot from a shell. `secbot help` lists the commands.
 import { parseArgs } from 'node:util';
 import { databaseConfig, openDatabase, projectionName, rebuildProjection, ResultsSettings } from '@secbot/results';
-import { closeNats, CommonSettings, connectNats, createLogger, GitLabConfigs, loadEnvironment, readSettings, streamSettingsFrom, ConfigError } from '@secbot/service-kit';
+import { closeNats, CommonSettings, connectNats, createLogger, GitLabConfigs, loadEnvironment, natsAuthFrom, readSettings, streamSettingsFrom, ConfigError } from '@secbot/service-kit';
 import { checkIdCommand, configValidateCommand, replayCommand, statusCommand, webhookSendCommand, type Io } from './commands.ts';
 import { ENROLL_USAGE, enrollCommand, enrollRequest } from './enroll.ts';
 
@@ -90,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
     case 'replay': {
       const settings = readSettings(CommonSettings, env);
       const log = createLogger({ service: 'secbot-cli', level: 'warn', destination: { write: (s: string) => process.stderr.write(s) } });
-      const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-cli', log);
+      const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-cli', log, natsAuthFrom(settings));
       try {
         return await replayCommand(nats, streamSettingsFrom(settings), { check: values.check, project: values.project, since: date(values.since, 'since'), until: date(values.until, 'until'), json: values.json }, io);
       } finally {
@@ -103,7 +103,7 @@ async function main(argv: string[]): Promise<number> {
       if (!built.ok) return usage([...built.problems.map((p) => `secbot enroll: ${p}`), ENROLL_USAGE].join('\n'));
       const settings = readSettings(CommonSettings, env);
       const log = createLogger({ service: 'secbot-cli', level: 'warn', destination: { write: (s: string) => process.stderr.write(s) } });
-      const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-cli', log);
+      const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-cli', log, natsAuthFrom(settings));
       try {
         return await enrollCommand(nats, streamSettingsFrom(settings), built.request, io);
       } finally {
@@ -114,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
       if (sub !== 'rebuild') return usage('secbot projection rebuild [--schema NAME]');
       const settings = readSettings(ResultsSettings, env);
       const log = createLogger({ service: 'secbot-cli', level: 'warn', destination: { write: (s: string) => process.stderr.write(s) } });
-      const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-cli', log);
+      const nats = await connectNats(settings.SECBOT_NATS_URL, 'secbot-cli', log, natsAuthFrom(settings));
       const db = await openDatabase(databaseConfig(settings), log);
       try {
         let shown = 0;

@@ -58,6 +58,7 @@ function bracketsBalance(s: string): boolean {
 /**
  * The service environment: `.env.dev` (committed defaults), then `.env.override` (git-ignored, personal),
  * then the process environment, which wins over both. `dir` is where the files are looked for.
+ * SECBOT_ENV is never taken from `.env.dev`: a committed file cannot declare a machine a development one.
  */
 export function loadEnvironment(
   dir: string = process.env['SECBOT_ENV_DIR'] ?? process.cwd(),
@@ -66,7 +67,10 @@ export function loadEnvironment(
   const merged: Record<string, string> = {};
   for (const name of ['.env.dev', '.env.override']) {
     const file = resolve(dir, name);
-    if (existsSync(file)) Object.assign(merged, parseEnvFile(readFileSync(file, 'utf8')));
+    if (!existsSync(file)) continue;
+    const values = parseEnvFile(readFileSync(file, 'utf8'));
+    if (name === '.env.dev') delete values['SECBOT_ENV'];
+    Object.assign(merged, values);
   }
   for (const [k, v] of Object.entries(processEnv)) if (v !== undefined) merged[k] = v;
   return merged;

@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { nanos, type NatsConnection } from '@nats-io/nats-core';
+import { credsAuthenticator, nanos, type ConnectionOptions, type NatsConnection } from '@nats-io/nats-core';
 import type { StreamSettings } from '@secbot/contracts';
+import { ConfigError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 export interface Nats {
@@ -10,13 +12,68 @@ export interface Nats {
   jsm: JetStreamManager;
 }
 
+/** How a service proves who it is to NATS, and whether the connection uses TLS. Empty: an open local server. */
+export interface NatsAuth {
+  user?: string;
+  pass?: string;
+  /** A credentials file (JWT and nkey seed). */
+  credsFile?: string;
+  /** The CA that signed the server's certificate; turns TLS on. */
+  tlsCaFile?: string;
+}
+
+/** The NATS credentials in a service's settings (SECBOT_NATS_USER/PASSWORD, SECBOT_NATS_CREDS, SECBOT_NATS_TLS_CA). */
+export function natsAuthFrom(s: {
+  SECBOT_NATS_USER?: string | undefined;
+  SECBOT_NATS_PASSWORD?: string | undefined;
+  SECBOT_NATS_CREDS?: string | undefined;
+  SECBOT_NATS_TLS_CA?: string | undefined;
+}): NatsAuth {
+  const problems: string[] = [];
+  if (s.SECBOT_NATS_USER && !s.SECBOT_NATS_PASSWORD) problems.push('SECBOT_NATS_PASSWORD: is required when SECBOT_NATS_USER is set');
+  if (s.SECBOT_NATS_PASSWORD && !s.SECBOT_NATS_USER) problems.push('SECBOT_NATS_USER: is required when SECBOT_NATS_PASSWORD is set');
+  if (s.SECBOT_NATS_CREDS && s.SECBOT_NATS_USER) problems.push('SECBOT_NATS_CREDS: set either it or SECBOT_NATS_USER/SECBOT_NATS_PASSWORD, not both');
+  if (problems.length) throw new ConfigError('The NATS credentials', problems);
+  return {
+    ...(s.SECBOT_NATS_USER ? { user: s.SECBOT_NATS_USER, pass: s.SECBOT_NATS_PASSWORD } : {}),
+    ...(s.SECBOT_NATS_CREDS ? { credsFile: s.SECBOT_NATS_CREDS } : {}),
+    ...(s.SECBOT_NATS_TLS_CA ? { tlsCaFile: s.SECBOT_NATS_TLS_CA } : {}),
+  };
+}
+
+/**
+ * The inbox prefix of a NATS user: replies (JetStream acks, pulled messages, API answers) come to
+ * `_INBOX_<user>.…`, so a user's permissions can let it read its own replies and nobody else's.
+ */
+export const natsInboxPrefix = (user: string): string => `_INBOX_${user.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+
+function connectionOptions(auth: NatsAuth, servers: string[]): Partial<ConnectionOptions> {
+  const opts: Partial<ConnectionOptions> = {};
+  if (auth.user) Object.assign(opts, { user: auth.user, pass: auth.pass, inboxPrefix: natsInboxPrefix(auth.user) });
+  if (auth.credsFile) {
+    const file = auth.credsFile;
+    let creds: Uint8Array;
+    try {
+      creds = readFileSync(file);
+    } catch (err) {
+      throw new ConfigError('The NATS credentials', [`SECBOT_NATS_CREDS: cannot read ${file} (${(err as Error).message})`]);
+    }
+    opts.authenticator = credsAuthenticator(creds);
+  }
+  if (auth.tlsCaFile) opts.tls = { caFile: auth.tlsCaFile };
+  else if (servers.some((u) => u.startsWith('tls://'))) opts.tls = {};
+  return opts;
+}
+
 /** Connects and keeps reconnecting for ever; a service is not ready while the connection is down. */
-export async function connectNats(url: string, name: string, log: Logger): Promise<Nats> {
+export async function connectNats(url: string, name: string, log: Logger, auth: NatsAuth = {}): Promise<Nats> {
+  const servers = url.split(',').map((s) => s.trim());
   const nc = await connect({
-    servers: url.split(',').map((s) => s.trim()),
+    servers,
     name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 1000,
+    ...connectionOptions(auth, servers),
   });
   void (async () => {
     for await (const s of nc.status()) {

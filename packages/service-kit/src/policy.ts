@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { DEV_SECRET_PROBLEM, devSecretSettings } from './dev-secrets.ts';
 
 export type ComponentKind = 'scan' | 'output' | 'notifier';
 
@@ -164,6 +165,9 @@ export function parsePolicy(text: string, file: string, options: LoadPolicyOptio
       for (const [setting, variable] of Object.entries(c.env)) {
         const value = env[variable];
         if (value === undefined || value === '') at(['components', name, 'env', setting], `environment variable ${variable} is not set`);
+        else if (env['SECBOT_ENV'] !== 'development' && devSecretSettings({ [variable]: value }).length) {
+          at(['components', name, 'env', setting], `${variable}: ${DEV_SECRET_PROBLEM}`);
+        }
       }
     }
   }

@@ -2,7 +2,8 @@ import type { StreamSettings } from '@secbot/contracts';
 import { createHttpServer } from './http-server.ts';
 import { createLogger, type DestinationStream, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
-import { closeNats, connectNats, ensureStream, type Nats } from './nats.ts';
+import { refuseDevSecrets } from './dev-secrets.ts';
+import { closeNats, connectNats, ensureStream, natsAuthFrom, type Nats } from './nats.ts';
 import { streamSettingsFrom, type CommonSettings } from './settings.ts';
 import { startTracing, type Tracing } from './tracing.ts';
 
@@ -25,11 +26,14 @@ export async function startRuntime(
   settings: CommonSettings,
   opts: { logDestination?: DestinationStream } = {},
 ): Promise<ServiceRuntime> {
+  // Before anything else: a service never runs with the public secrets of .env.dev outside development.
+  refuseDevSecrets(service, settings);
+  const auth = natsAuthFrom(settings);
   const log = createLogger({ service, level: settings.LOG_LEVEL, destination: opts.logDestination });
   const tracing = startTracing(`secbot-${service}`, settings.OTEL_TRACES_EXPORTER);
   const metrics = createMetrics(service);
   const stream = streamSettingsFrom(settings);
-  const nats = await connectNats(settings.SECBOT_NATS_URL, `secbot-${service}`, log);
+  const nats = await connectNats(settings.SECBOT_NATS_URL, `secbot-${service}`, log, auth);
   await ensureStream(nats.jsm, stream);
   return {
     service,

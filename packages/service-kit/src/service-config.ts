@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { devSecretProblems } from './dev-secrets.ts';
 import { ConfigError } from './errors.ts';
 import { loadPolicy, type LoadPolicyOptions, type Policy } from './policy.ts';
 import { CommonSettings, readSettings } from './settings.ts';
@@ -17,6 +18,7 @@ export function readServiceConfig<S extends z.ZodType>(
   let settings: z.infer<S> | undefined;
   try {
     settings = readSettings(schema, env);
+    problems.push(...devSecretProblems(settings as object));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     problems.push(...err.problems);

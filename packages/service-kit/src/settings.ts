@@ -19,6 +19,21 @@ export const CommonSettings = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   SECBOT_LISTEN_HOST: z.string().min(1).default('127.0.0.1'),
   OTEL_TRACES_EXPORTER: z.enum(['none', 'console', 'otlp']).default('none'),
+  /**
+   * `development` lets a service start with the secrets the committed .env.dev ships; anything else (the
+   * default, production) refuses them. Read from the process environment or .env.override, never from .env.dev.
+   */
+  SECBOT_ENV: z.enum(['development', 'production'], { error: 'must be development or production' }).default('production'),
+  /** NATS user and password of this service (one user per service, see deploy/nats); unset: no authentication. */
+  SECBOT_NATS_USER: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only').optional(),
+  SECBOT_NATS_PASSWORD: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9_-]{15,}$/, 'must be at least 16 characters, start with a letter, then letters, digits, _ and - (e.g. p$(openssl rand -hex 24))')
+    .optional(),
+  /** A NATS credentials file (JWT + nkey seed) instead of a user and password. */
+  SECBOT_NATS_CREDS: z.string().min(1).optional(),
+  /** CA certificate (PEM file) that signed the NATS server's TLS certificate; setting it turns TLS on. */
+  SECBOT_NATS_TLS_CA: z.string().min(1).optional(),
 });
 export type CommonSettings = z.infer<typeof CommonSettings>;
 

@@ -44,6 +44,8 @@ export async function testNats(label?: string): Promise<TestNats> {
 /** The environment a service under test gets: the shared NATS with this test's stream. */
 export function streamEnv(stream: StreamSettings): Record<string, string> {
   return {
+    // Tests may use the development secrets of .env.dev (the services refuse them otherwise).
+    SECBOT_ENV: 'development',
     SECBOT_NATS_URL: TEST_NATS_URL,
     SECBOT_STREAM: stream.name,
     SECBOT_SUBJECT_PREFIX: stream.prefix,

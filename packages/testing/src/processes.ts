@@ -15,7 +15,8 @@ export function spawnService(name: string, env: Record<string, string>): Service
   let out = '';
   const proc: ChildProcess = spawn(process.execPath, [`services/${name}/src/main.ts`], {
     cwd: repoRoot,
-    env: { ...process.env, ...env },
+    // Tests run with development settings (the repository's .env.dev) unless they say otherwise.
+    env: { ...process.env, SECBOT_ENV: 'development', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   proc.stdout?.on('data', (b: Buffer) => (out += b.toString()));
