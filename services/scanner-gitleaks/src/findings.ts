@@ -36,17 +36,13 @@ export function fingerprintOf(ruleId: string, secret: string, key: string): stri
 
 export interface NormaliseOptions {
   fingerprintKey: string;
-  /** The commit a tree scan looked at (gitleaks `dir` reports no commit). */
-  treeCommit?: string;
   /** The project's web URL, for links to the file at the commit. */
   webUrl: string;
-  /** Maps gitleaks' `File` to the path inside the repository (tree scans report the export directory). */
-  file?: (file: string) => string;
 }
 
 export function toFinding(raw: GitleaksReportFinding, opts: NormaliseOptions): Finding {
-  const file = opts.file ? opts.file(raw.File) : raw.File;
-  const commit = raw.Commit || opts.treeCommit || '';
+  const file = raw.File;
+  const commit = raw.Commit;
   const links: Record<string, string> = {};
   if (commit) {
     const path = file.split('/').map(encodeURIComponent).join('/');
@@ -70,24 +66,6 @@ export function toFinding(raw: GitleaksReportFinding, opts: NormaliseOptions): F
 }
 
 export const REDACTED = 'REDACTED';
-
-/**
- * The report as `gitleaks --redact` would write it: every secret of the report replaced wherever it appears
- * (Secret, Match, but also a commit message that happens to quote it).
- */
-export function redactReport(findings: GitleaksReportFinding[], file?: (file: string) => string): unknown[] {
-  const secrets = [...new Set(findings.map((f) => f.Secret).filter((s) => s.length > 0))].sort((a, b) => b.length - a.length);
-  const scrub = (value: unknown): unknown => {
-    if (typeof value === 'string') return secrets.reduce((text, s) => text.split(s).join(REDACTED), value);
-    if (Array.isArray(value)) return value.map(scrub);
-    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v)]));
-    return value;
-  };
-  return findings.map((f) => {
-    const out = scrub({ ...f, File: file ? file(f.File) : f.File });
-    return { ...(out as Record<string, unknown>), Secret: REDACTED };
-  });
-}
 
 /** True when any secret of the report appears in `text`; the last check before anything leaves the process. */
 export function containsAnySecret(text: string, findings: GitleaksReportFinding[]): boolean {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Finding } from '@secbot/contracts';
 import { describe, expect, it } from 'vitest';
-import { containsAnySecret, fingerprintOf, parseGitleaksReport, redactReport, toFinding, type GitleaksReportFinding } from './findings.ts';
+import { containsAnySecret, fingerprintOf, parseGitleaksReport, reportOf, toFinding, type GitleaksReportFinding } from './findings.ts';
 
 const fixture = readFileSync(new URL('../../../test/fixtures/gitleaks/expected_report_json_simple.json', import.meta.url), 'utf8');
 const opts = { fingerprintKey: 'k'.repeat(32), webUrl: 'https://gitlab.example.com/group/app' };
@@ -48,27 +48,26 @@ describe('toFinding', () => {
     expect(fingerprintOf('r', 's', 'key-one-0123456789')).not.toBe(fingerprintOf('r', 's', 'key-two-0123456789'));
   });
 
-  it('uses the tree commit and the mapped path for tree scans', () => {
-    const finding = toFinding(aRawFinding({ Commit: '', File: '/tmp/x/tree/src/a b.py' }), {
-      ...opts,
-      treeCommit: 'c'.repeat(40),
-      file: (f) => f.replace('/tmp/x/tree/', ''),
-    });
+  it('links the file at its introducing commit, with the path encoded', () => {
+    const finding = toFinding(aRawFinding({ Commit: 'c'.repeat(40), File: 'src/a b.py' }), opts);
 
     expect(finding).toMatchObject({ commit: 'c'.repeat(40), file: 'src/a b.py' });
     expect(finding.links['file']).toBe(`https://gitlab.example.com/group/app/-/blob/${'c'.repeat(40)}/src/a%20b.py#L1`);
   });
 });
 
-describe('redactReport', () => {
-  it('replaces every secret wherever it appears and keeps the rest of gitleaks format', () => {
-    const raw = [aRawFinding({ Match: 'key = a secret', Message: 'oops, committed a secret' }), aRawFinding({ Secret: 'other', Match: 'other' })];
+describe('reportOf', () => {
+  it('writes gitleaks JSON from findings, with no secret, no match and no message', () => {
+    const raw = [aRawFinding({ Match: 'key = a secret beside another-secret', Message: 'oops, committed a secret' })];
+    const finding = toFinding(raw[0]!, opts);
 
-    const redacted = redactReport(raw);
+    const report = reportOf([finding]);
 
-    expect(redacted[0]).toMatchObject({ Secret: 'REDACTED', Match: 'key = REDACTED', Message: 'oops, committed REDACTED', RuleID: 'test-rule', Fingerprint: '' });
-    expect(redacted[1]).toMatchObject({ Secret: 'REDACTED', Match: 'REDACTED' });
-    expect(containsAnySecret(JSON.stringify(redacted), raw)).toBe(false);
+    expect(report).toEqual([
+      expect.objectContaining({ RuleID: 'test-rule', File: finding.file, StartLine: finding.startLine, Commit: finding.commit, Secret: 'REDACTED', Match: 'REDACTED', Message: '' }),
+    ]);
+    expect(JSON.stringify(report)).not.toContain('another-secret');
+    expect(containsAnySecret(JSON.stringify(report), raw)).toBe(false);
     expect(containsAnySecret(JSON.stringify(raw), raw)).toBe(true);
   });
 });

@@ -100,6 +100,6 @@ describe('handleEventReceived', () => {
     await handleEventReceived(e, { deliveryCount: 1, log }, d);
 
     expect(stored).toEqual([`${e.securityCheckId}/gitleaks/${e.id}.json`]);
-    expect(published[0]?.data.report).toEqual({ storage: 'object-store', format: 'gitleaks-json', bucket: 'b', name: `${e.securityCheckId}/gitleaks.json` });
+    expect(published[0]?.data.report).toEqual({ storage: 'object-store', format: 'gitleaks-json', bucket: 'b', name: `${e.securityCheckId}/gitleaks/${e.id}.json` });
   });
 });

@@ -80,19 +80,18 @@ export async function judgeCommit(target: CommitToJudge, componentName: string, 
     const rules = await rulesFor(mirror, target, config, work);
     const cwd = join(work, 'cwd');
     await mkdir(cwd, { mode: 0o700 });
-    const common = {
-      configPath: rules.configPath,
-      allowInline: config.allow_inline_ignores,
-      maxTargetMegabytes: config.max_target_megabytes,
-      timeoutSeconds: config.timeout_seconds,
-      cwd,
-      ...(rules.ignorePath ? { ignorePath: rules.ignorePath } : {}),
-    };
+    const common = { allowInline: config.allow_inline_ignores, maxTargetMegabytes: config.max_target_megabytes, timeoutSeconds: config.timeout_seconds, cwd };
+    const detectors = [gitleaksDetector(deps.gitleaks, { ...common, configPath: rules.component.path })];
+    if (rules.repository) {
+      const repo = rules.repository;
+      detectors.push(gitleaksDetector(deps.gitleaks, { ...common, configPath: repo.path, ...(repo.ignorePath ? { ignorePath: repo.ignorePath } : {}) }));
+    }
     const scope = scopeDigest({
       engine: 'history-v1',
       gitleaks: tool.version,
-      rules: rules.text,
-      ignore: rules.ignoreText,
+      rules: rules.component.text,
+      repositoryRules: rules.repository?.text ?? null,
+      repositoryIgnore: rules.repository?.ignoreText ?? null,
       allowInline: config.allow_inline_ignores,
       maxTargetMegabytes: config.max_target_megabytes,
     });
@@ -106,12 +105,12 @@ export async function judgeCommit(target: CommitToJudge, componentName: string, 
       component: componentName,
       scope,
       head,
-      detector: gitleaksDetector(deps.gitleaks, common),
+      detector: unionOf(detectors),
       fingerprintKey: deps.fingerprintKey,
       ...(target.baseline ? { baseline: true } : {}),
     });
     deps.log.debug({ ms: Math.round(performance.now() - t1), scanned: evaluation.scanned.commits }, 'Evaluation finished');
-    const base = { commit: head, tool, rulesSource: rules.source };
+    const base = { commit: head, tool, rulesSource: rules.repository ? ('repository' as const) : ('component' as const) };
     if (evaluation.status === 'error') {
       return { ...base, status: 'error', reason: evaluation.reason, scanned: { description: `history of ${short(head)}`, ...evaluation.scanned }, findings: [] };
     }
@@ -138,30 +137,48 @@ export async function judgeCommit(target: CommitToJudge, componentName: string, 
 }
 
 /**
- * The rules: the component's, or with `use_repository_config` the repository's `.gitleaks.toml` and
- * `.gitleaksignore` as they are on the protected default branch (never the pushed commit's: a developer could
- * otherwise silence the gate in the same push). A rules change is a new scan scope: history is scanned again.
+ * The rules: always the component's; with `use_repository_config`, the repository's `.gitleaks.toml` (and its
+ * `.gitleaksignore`, which applies to those rules only) as they are on the protected default branch, never the
+ * pushed commit's, ADD a second set of rules: a repository can find more, never silence the component's rules
+ * (its allowlists and ignore file do not reach them). A rules change is a new scan scope: history is scanned
+ * again.
  */
 async function rulesFor(mirror: Mirror, target: CommitToJudge, config: GitleaksComponentConfig, work: string) {
-  let text = config.gitleaks_config ?? DEFAULT_GITLEAKS_CONFIG;
-  let ignoreText = '';
-  let source: 'component' | 'repository' = 'component';
-  if (config.use_repository_config && target.defaultBranch) {
-    const rev = `refs/heads/${target.defaultBranch}`;
-    const repoRules = await mirror.readFile(rev, '.gitleaks.toml');
-    const repoIgnore = await mirror.readFile(rev, '.gitleaksignore');
-    if (repoRules) text = repoRules.toString('utf8');
-    if (repoIgnore) ignoreText = repoIgnore.toString('utf8');
-    if (repoRules || repoIgnore) source = 'repository';
+  const text = config.gitleaks_config ?? DEFAULT_GITLEAKS_CONFIG;
+  const component = { text, path: join(work, 'gitleaks.toml') };
+  await writeFile(component.path, text, { mode: 0o600 });
+  if (!config.use_repository_config || !target.defaultBranch) return { component };
+  const rev = `refs/heads/${target.defaultBranch}`;
+  const repoRules = await mirror.readFile(rev, '.gitleaks.toml');
+  if (!repoRules) return { component };
+  const repoIgnore = await mirror.readFile(rev, '.gitleaksignore');
+  const repository: { text: string; path: string; ignoreText: string | null; ignorePath?: string } = {
+    text: repoRules.toString('utf8'),
+    path: join(work, 'repository.gitleaks.toml'),
+    ignoreText: repoIgnore ? repoIgnore.toString('utf8') : null,
+  };
+  await writeFile(repository.path, repository.text, { mode: 0o600 });
+  if (repoIgnore) {
+    repository.ignorePath = join(work, 'repository.gitleaksignore');
+    await writeFile(repository.ignorePath, repoIgnore, { mode: 0o600 });
   }
-  const configPath = join(work, 'gitleaks.toml');
-  await writeFile(configPath, text, { mode: 0o600 });
-  let ignorePath: string | undefined;
-  if (ignoreText) {
-    ignorePath = join(work, 'gitleaksignore');
-    await writeFile(ignorePath, ignoreText, { mode: 0o600 });
-  }
-  return { text, ignoreText, source, configPath, ignorePath };
+  return { component, repository };
+}
+
+/** Every detector on the same commits; the findings of all, or the first error. */
+function unionOf(detectors: Detector[]): Detector {
+  if (detectors.length === 1 && detectors[0]) return detectors[0];
+  return {
+    async detect(dir, logOpts) {
+      const findings = [];
+      for (const d of detectors) {
+        const outcome = await d.detect(dir, logOpts);
+        if (outcome.status === 'error') return outcome;
+        findings.push(...outcome.findings);
+      }
+      return { status: 'ok', findings };
+    },
+  };
 }
 
 /** The real gitleaks as the evaluation's detector, in git mode on the bare mirror. */

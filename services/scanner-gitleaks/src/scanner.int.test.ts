@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -229,25 +230,48 @@ describe('scanner-gitleaks with real NATS, git and gitleaks', () => {
     }
   });
 
-  it("takes repository rules only from the protected default branch, never from the pushed commit", async () => {
+  it('lets repository rules add to the component rules, never silence them, and only from the default branch', async () => {
     const repo = await newProject();
     const before = await repo.commit('initial', { 'README.md': 'x\n' });
     await repo.push('main');
     await repo.git('checkout', '-q', '-b', 'feature');
-    const after = await repo.commit('leak and ignore it', { 'leak.env': `AWS=${key()}\n`, '.gitleaksignore': 'leak.env:aws-access-token:1\n' });
+    const acme = `ACME_${randomBytes(16).toString('hex')}`;
+    secrets.push(acme);
+    const repoRules = [
+      'title = "project rules"',
+      '[[rules]]',
+      'id = "acme-token"',
+      'description = "ACME API token"',
+      "regex = '''ACME_[0-9a-f]{32}'''",
+      '[allowlist]',
+      "regexes = ['''AKIA[0-9A-Z]{16}''']",
+      "paths = ['''leak[.]env''']",
+      '',
+    ].join('\n');
+    const after = await repo.commit('leak, and try to silence it', {
+      'leak.env': `AWS=${key()}\n`,
+      'acme.txt': `${acme}\n`,
+      '.gitleaks.toml': repoRules,
+      '.gitleaksignore': 'leak.env:aws-access-token:1\n',
+    });
     await repo.push('feature');
 
+    // Not on the default branch: the pushed commit's rules are not the project's decision.
     const onFeature = await scanOf(push(repo, before, after, { use_repository_config: true }, 'refs/heads/feature'));
     expect(onFeature.data).toMatchObject({ status: 'ok', rulesSource: 'component' });
-    expect(onFeature.data.findings.map((f) => f.file)).toEqual(['leak.env']);
+    expect(onFeature.data.findings.map((f) => [f.ruleId, f.file])).toEqual([['aws-access-token', 'leak.env']]);
 
-    // Merged to the protected default branch, the ignore file is the project's decision, and the event says so.
+    // On the protected default branch, the project's rules apply too: they find more, and silence nothing.
     await repo.git('checkout', '-q', 'main');
     await repo.git('merge', '-q', '--ff-only', 'feature');
     const merged = await repo.commit('after merge', { 'c.txt': 'c\n' });
     await repo.push('main');
     const onMain = await scanOf(push(repo, after, merged, { use_repository_config: true }));
-    expect(onMain.data).toMatchObject({ status: 'ok', rulesSource: 'repository', findings: [] });
+    expect(onMain.data).toMatchObject({ status: 'ok', rulesSource: 'repository' });
+    expect(onMain.data.findings.map((f) => [f.ruleId, f.file])).toEqual([
+      ['acme-token', 'acme.txt'],
+      ['aws-access-token', 'leak.env'],
+    ]);
   });
 
   it('judges a push with before == after by the commit (a forged or empty push cannot pass a secret)', async () => {
@@ -449,6 +473,23 @@ describe('scanner-gitleaks with real NATS, git and gitleaks', () => {
 
     expect(info.num_redelivered).toBeGreaterThanOrEqual(0);
     expect(await results(event.securityCheckId)).toEqual([]);
+  });
+
+  it("keeps no context of the matched line: another, undetected secret beside the finding never leaves the scanner", async () => {
+    const repo = await newProject();
+    const undetected = `Zq${randomBytes(6).toString('hex')}x`;
+    await repo.commit('key with a neighbour', { 'ops.env': `AWS_ACCESS_KEY_ID=${key()} # db pw ${undetected}\n` });
+    const head = await repo.commit('more', { 'a.txt': 'a\n' });
+    await repo.push('main');
+
+    // A rule whose match spans the rest of the line (secretGroup 1 is the key): gitleaks' Match holds the neighbour.
+    const rules = ['[[rules]]', 'id = "aws-line"', 'description = "AWS key and its line"', "regex = '''AWS_ACCESS_KEY_ID=(AKIA[0-9A-Z]{16}).*'''", 'secretGroup = 1', ''].join('\n');
+    const scan = await scanOf(push(repo, null, head, { gitleaks_config: rules }));
+
+    expect(scan.data.findings.map((f) => f.ruleId)).toEqual(['aws-line']);
+    const stream = (await readStream(nats, nats.stream)).map((m) => m.data).join('\n');
+    expect(stream).not.toContain(undetected);
+    expect(logs.join('')).not.toContain(undetected);
   });
 
   it('leaves no secret in the stream, the logs or temp files', async () => {
