@@ -1,6 +1,7 @@
 // Benchmark of scanner-gitleaks' history engine on a large repository ("fast stays fast"):
 //   setup  N commits on main with 100 planted fake keys (100 open findings after the first evaluation),
-//          5,000 scanned tips (branches of one commit each), and a branch from an old base (commit N/10);
+//          5,000 scanned tips (main, old-base and 4,998 branches of one commit each; the record's maximum), and a
+//          branch from an old base (commit N/10);
 //   (a)    a 1-commit push on main, through scanComponent (fetch + evaluation, real gitleaks, warm mirror),
 //   (b)    a 1-commit push on the old-base branch, the same way,
 //   (c)    the floor: raw gitleaks on exactly that one commit (`<sha>^!`) in the same mirror, same flags/rules,
@@ -32,7 +33,7 @@ import { DEFAULT_GITLEAKS_CONFIG } from '../services/scanner-gitleaks/src/compon
 import { createMirrors, type Mirror, type Mirrors, type Remote } from '../services/scanner-gitleaks/src/adapters/git/mirror.ts';
 import { kvProjectRecords } from '../services/scanner-gitleaks/src/adapters/nats-kv/project-records.ts';
 import { evaluateCommit, type Detector } from '../services/scanner-gitleaks/src/evaluate.ts';
-import { findingsPrefix, scannedPrefix } from '../services/scanner-gitleaks/src/project-record.ts';
+import { findingsPrefix, MAX_TIPS, scannedPrefix } from '../services/scanner-gitleaks/src/project-record.ts';
 import { memoryProjectRecords, type ProjectRecords } from '../services/scanner-gitleaks/src/project-records.ts';
 import { scanComponent, type ScanDeps, type ScanOutcome } from '../services/scanner-gitleaks/src/scan-component.ts';
 import { anEventFor, fakeAwsKey } from '../services/scanner-gitleaks/src/test-support/events.ts';
@@ -58,15 +59,18 @@ const { values } = parseArgs({
 });
 const COMMITS = Number(values.commits);
 const RUNS = Number(values.runs);
+/** Scanned tips in all: main, old-base and TIPS - 2 one-commit branches (the record keeps at most MAX_TIPS). */
 const TIPS = Number(values.tips);
+const BRANCHES = TIPS - 2;
 const KEYS = Number(values.keys);
-const EVALUATED_TIPS = Math.min(Number(values['evaluated-tips']), TIPS);
+const EVALUATED_TIPS = Math.min(Number(values['evaluated-tips']), BRANCHES);
 const OLD_BASE = Math.max(1, Math.floor(COMMITS / 10));
 const COMPONENT = 'gitleaks';
 const PROJECT = 'bench/large';
 const ZERO = '0'.repeat(40);
 if (values.records !== 'kv' && values.records !== 'memory') throw new Error('--records is kv or memory');
 if (KEYS > COMMITS) throw new Error('--keys must not exceed --commits');
+if (TIPS < 3 || TIPS > MAX_TIPS) throw new Error(`--tips is between 3 and ${MAX_TIPS} (the engine keeps at most ${MAX_TIPS} tips per scope in a project record)`);
 
 // ---------------------------------------------------------------------------------------------- helpers
 
@@ -134,7 +138,7 @@ interface Layout {
 /**
  * main: COMMITS commits, each changing two of 500 source files; KEYS of them (seeded random) also add
  * `config/leak-<n>.env` with a fake AWS key. `old-base`: one commit on top of main's commit N/10.
- * `bench/tip-<j>`: TIPS branches of one commit each, forked from random commits of main. All written with
+ * `bench/tip-<j>`: TIPS - 2 branches of one commit each, forked from random commits of main. All written with
  * git fast-import into the fake GitLab's repository (seconds, not minutes).
  */
 function* fastImportStream(layout: Layout): Generator<string> {
@@ -158,7 +162,7 @@ function layoutOf(seed: number): { rand: () => number; layout: Layout } {
     const i = 1 + Math.floor(rand() * COMMITS);
     if (!planted.has(i)) planted.set(i, `config/leak-${planted.size}.env`);
   }
-  const forks = Array.from({ length: TIPS }, () => 1 + Math.floor(rand() * COMMITS));
+  const forks = Array.from({ length: BRANCHES }, () => 1 + Math.floor(rand() * COMMITS));
   return { rand, layout: { planted, forks } };
 }
 
@@ -293,7 +297,7 @@ async function main(): Promise<void> {
     let [, took] = await timed(() => pipeInto(process.execPath, [...process.execArgv, process.argv[1] ?? '', ...process.argv.slice(2), '--generate-into', repo.bare], '', {}));
     say(
       `setup: ${COMMITS.toLocaleString('en')} commits on main (${KEYS} with a fake key), old-base from commit ${OLD_BASE.toLocaleString('en')} ` +
-        `(${keysBeforeOldBase} keys in its history), ${TIPS.toLocaleString('en')} one-commit branches: generated in ${ms(took)} (bench RSS ${rss()})`,
+        `(${keysBeforeOldBase} keys in its history), ${BRANCHES.toLocaleString('en')} one-commit branches: generated in ${ms(took)} (bench RSS ${rss()})`,
     );
 
     const remoteUrl = `${gitlab.url}${PROJECT}.git`;
@@ -346,7 +350,7 @@ async function main(): Promise<void> {
     // them (a tip ref per head in the mirror, the same tips in the record) since 5,000 evaluations would take
     // minutes; then both are checked to agree.
     const branches = await mirror.branches();
-    const tipHeads = Array.from({ length: TIPS }, (_, j) => {
+    const tipHeads = Array.from({ length: BRANCHES }, (_, j) => {
       const head = branches.get(`bench/tip-${j}`);
       if (!head) throw new Error(`bench/tip-${j} is not in the mirror`);
       return head;
@@ -371,13 +375,15 @@ async function main(): Promise<void> {
       await mirror.locked(() => mirror.updateRefs(direct.map((h) => ({ ref: `${tipsPrefix}${h}`, sha: h }))));
       await records.update(host, PROJECT, (r) => {
         const c = r.components[COMPONENT] ?? { findings: {}, tips: {} };
-        const tips = [...new Set([...(c.tips[scope] ?? []), ...direct])].sort();
+        // As recordTip keeps them: in recording order, the newest last.
+        const had = c.tips[scope] ?? [];
+        const tips = [...had, ...direct.filter((h) => !had.includes(h))];
         return { ...r, components: { ...r.components, [COMPONENT]: { ...c, tips: { ...c.tips, [scope]: tips } } } };
       });
     });
     const refTips = [...(await mirror.refs(tipsPrefix)).keys()].map((r) => r.slice(tipsPrefix.length)).sort();
     const recordTips = [...((await records.get(host, PROJECT)).components[COMPONENT]?.tips[scope] ?? [])].sort();
-    const consistent = refTips.length === recordTips.length && refTips.every((t, i) => t === recordTips[i]) && refTips.length === TIPS + 2;
+    const consistent = refTips.length === recordTips.length && refTips.every((t, i) => t === recordTips[i]) && refTips.length === TIPS;
     // A few directly written tips, evaluated: nothing to scan (their tip ref covers them).
     const before = fakeRuns;
     for (const head of direct.slice(0, 5)) {
@@ -387,13 +393,13 @@ async function main(): Promise<void> {
     const recordBytes = JSON.stringify(await records.get(host, PROJECT)).length;
     say(
       `setup: ${TIPS.toLocaleString('en')} scanned tips: ${EVALUATED_TIPS} through evaluateCommit (no-find detector; p50 ${ms(p50(perTip))}, p90 ${ms(p90(perTip))} each, ` +
-        `i.e. ~${Math.round((p50(perTip) * TIPS) / 1000)} s for all), ${direct.length.toLocaleString('en')} written directly in ${ms(took)}; ` +
-        `mirror refs = record tips = ${refTips.length.toLocaleString('en')} (${TIPS} + main + old-base): ${consistent ? 'consistent' : 'INCONSISTENT'}; ` +
+        `i.e. ~${Math.round((p50(perTip) * BRANCHES) / 1000)} s for all), ${direct.length.toLocaleString('en')} written directly in ${ms(took)}; ` +
+        `mirror refs = record tips = ${refTips.length.toLocaleString('en')} (${BRANCHES.toLocaleString('en')} branches + main + old-base): ${consistent ? 'consistent' : 'INCONSISTENT'}; ` +
         `re-evaluating 5 written tips ran the detector ${fakeRuns - before} times; project record ${Math.round(recordBytes / 1024)} KiB in ${values.records === 'kv' ? 'NATS KV' : 'memory'} (bench RSS ${rss()})`,
     );
     if (!consistent) throw new Error('the record and the mirror disagree about the scanned tips');
     // Merged feature branches are deleted; their tips stay scanned in the mirror (the next fetch prunes the branches).
-    await pipeInto('git', ['-C', repo.bare, 'update-ref', '--stdin'], Array.from({ length: TIPS }, (_, j) => `delete refs/heads/bench/tip-${j}\n`).join(''), ISOLATED_GIT_ENV);
+    await pipeInto('git', ['-C', repo.bare, 'update-ref', '--stdin'], Array.from({ length: BRANCHES }, (_, j) => `delete refs/heads/bench/tip-${j}\n`).join(''), ISOLATED_GIT_ENV);
 
     if (values['pack-refs']) {
       [, took] = await timed(() => mirror.locked(() => git(mirror.dir, ['pack-refs', '--all'])));
@@ -459,7 +465,7 @@ async function main(): Promise<void> {
 
       // (d) a branch pushed at commits already scanned under another ref: alternately a scanned branch tip
       // and a commit of main covered by main's tip.
-      const at = run % 2 === 0 ? (tipHeads[Math.floor(rand() * TIPS)] ?? main0) : (scannedMainCommits[Math.floor(rand() * scannedMainCommits.length)] ?? main0);
+      const at = run % 2 === 0 ? (tipHeads[Math.floor(rand() * BRANCHES)] ?? main0) : (scannedMainCommits[Math.floor(rand() * scannedMainCommits.length)] ?? main0);
       await git(repo.bare, ['update-ref', `refs/heads/bench/copy-${run}`, at]);
       const r = await judge(`bench/copy-${run}`, ZERO, at);
       if (r.outcome.scanned?.commits !== 0) throw new Error(`a push of scanned commits scanned ${r.outcome.scanned?.commits} commits`);
@@ -516,6 +522,8 @@ async function main(): Promise<void> {
       ancestry.tipsNone.push(tn);
     }
     const refCount = (await git(mirror.dir, ['for-each-ref', '--format=%(refname)'])).split('\n').filter(Boolean).length;
+    const tipRefsAfter = (await mirror.refs(tipsPrefix)).size;
+    const recordTipsAfter = (await records.get(host, PROJECT)).components[COMPONENT]?.tips[scope]?.length ?? 0;
     const packedRefs = (await readFile(join(mirror.dir, 'packed-refs'), 'utf8').catch(() => '')).split('\n').filter((l) => /^[0-9a-f]{40} /.test(l)).length;
     const graphLayers = (await readFile(join(mirror.dir, 'objects', 'info', 'commit-graphs', 'commit-graph-chain'), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
 
@@ -531,7 +539,7 @@ async function main(): Promise<void> {
     row(`(a) 1-commit push on main (fetch + evaluation)`, aMs, `≤ ${ms(budget)}`, (p50(aMs) / budget).toFixed(2), verdict(p50(aMs) <= budget));
     row(`(b) 1-commit push on old-base (from commit ${OLD_BASE.toLocaleString('en')})`, bMs, `≤ ${ms(budget)}`, (p50(bMs) / budget).toFixed(2), verdict(p50(bMs) <= budget));
     row(`(c) floor: raw gitleaks on <sha>^! (a's and b's commits)`, floor, 'floor', '', '');
-    row(`    gitleaks with the engine's log-opts (--not ${TIPS.toLocaleString('en')} tips)`, engineOpts, 'info', (p50(engineOpts) / floorP50).toFixed(2) + '× floor', '');
+    row(`    gitleaks with the engine's log-opts (--not ${refTips.length.toLocaleString('en')} tips)`, engineOpts, 'info', (p50(engineOpts) / floorP50).toFixed(2) + '× floor', '');
     const dRuns = d.reduce((n, x) => n + x.meter.gitleaksRuns, 0);
     row(`(d) push of already-scanned commits: gitleaks runs ${dRuns} in ${d.length}`, dMs, '0 gitleaks runs', '', verdict(dRuns === 0));
     const pair = (q: (xs: number[]) => number, w: number[], wo: number[]) => `${ms(q(w))} / ${ms(q(wo))}`;
@@ -573,7 +581,7 @@ async function main(): Promise<void> {
       say(`JS self time of that push (V8 sampling profiler, ${ms(profileTotal)} sampled incl. idle):`);
       for (const t of profileTop) say(`  ${t}`);
     }
-    say(`mirror: ${refCount.toLocaleString('en')} refs, ${packedRefs.toLocaleString('en')} of them in packed-refs (the rest loose files); commit-graph ${graphFiles}, ${graphLayers} layer(s)`);
+    say(`mirror: ${refCount.toLocaleString('en')} refs, ${packedRefs.toLocaleString('en')} of them in packed-refs (the rest loose files); commit-graph ${graphFiles}, ${graphLayers} layer(s); after the runs ${tipRefsAfter.toLocaleString('en')} tip refs, ${recordTipsAfter.toLocaleString('en')} tips in the record`);
 
     const missed = rows.filter((r) => r[5] === 'MISS' || r[5] === 'WRONG ANSWER');
     say('');
