@@ -3,6 +3,7 @@ import { ErrorBody, type HttpServer } from '@secbot/service-kit';
 import { z } from 'zod';
 import type { Database } from './adapters/postgres/database.ts';
 import { activeExceptions, findCheck, findState, findStatus } from './adapters/postgres/projection-store.ts';
+import type { CheckAccess, CheckCredentials } from './check-access.ts';
 import { toCheckDetails } from './check-details.ts';
 import { effectiveStatus, type ActiveException, type CheckState } from './check-status.ts';
 
@@ -19,6 +20,8 @@ const StatusBody = z.object({
 export interface CheckRoutesDeps {
   db: Database;
   publicUrl: string;
+  /** Who may see the check's details: the same as its report (check-access.ts). */
+  authorize(credentials: CheckCredentials, state: CheckState): Promise<CheckAccess>;
   /** Called when a read finds the check failing: outputs backed by an external system may look at triage again. */
   onFailedRead?: (state: CheckState) => void;
   now?: () => Date;
@@ -66,17 +69,26 @@ export function registerCheckRoutes(app: HttpServer, deps: CheckRoutesDeps): voi
       schema: {
         tags: ['checks'],
         summary: 'Everything about a security check: project, commit, job, scans, outputs, blocking findings, timeline',
-        description: 'Findings never include the secret value. 404 when no event mentions this id yet.',
+        description:
+          'Findings never include the secret value. 404 when no event mentions this id yet. It shows what the report shows and more, so it asks the same: JOB-TOKEN: $CI_JOB_TOKEN (a running job of the check’s project), Authorization: Bearer <SECBOT_READ_TOKEN>, or `?t=` of a link SecBot posted (merge request note, commit status, Slack).',
         params: Params,
-        response: { 200: z.unknown(), 404: ErrorBody, 422: ErrorBody },
+        querystring: z.object({ t: z.string().max(200).optional().describe('The token of a signed link') }),
+        headers: z.object({ 'job-token': z.string().optional(), authorization: z.string().optional() }),
+        response: { 200: z.unknown(), 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 422: ErrorBody, 503: ErrorBody },
       },
     },
     async (req, reply) => {
       const id = req.params.security_check_id;
+      const notFound = () => reply.status(404).send({ error: 'not_found', message: 'No event mentions this security check yet (status not_started).' });
+      // Authorize before reading the timeline: a refused caller costs one small read.
+      const known = await findState(deps.db, id);
+      if (!known) return notFound();
+      const auth = await deps.authorize({ headers: req.headers, linkToken: req.query.t }, known);
+      if (!auth.ok) return reply.status(auth.status).send({ error: auth.error, message: auth.message });
       const view = await findCheck(deps.db, id);
-      if (!view) return reply.status(404).send({ error: 'not_found', message: 'No event mentions this security check yet (status not_started).' });
-      const at = now();
+      if (!view) return notFound();
       const state = view.row.state;
+      const at = now();
       return toCheckDetails(id, state, view.timeline, `${deps.publicUrl}/v1/security/gitlab/check/${id}/details`, await exceptionsFor(deps.db, state, at), at);
     },
   );

@@ -22,6 +22,7 @@ import { evolveCheckState, type CheckState, type ProjectedEvent } from './check-
 import { startResults, type RunningResults } from './service.ts';
 
 const DSN = TEST_POSTGRES_DSN;
+const READ_TOKEN = 'projection-test-read-token-0123456789';
 const quiet = createLogger({ service: 'test', level: 'silent' });
 
 let nats: TestNats;
@@ -37,7 +38,7 @@ function newSchema(): string {
 }
 
 async function start(schema: string, extra: Record<string, string> = {}): Promise<RunningResults> {
-  const r = await startResults({ ...streamEnv(nats.stream), SECBOT_POSTGRES_DSN: DSN, SECBOT_DB_SCHEMA: schema, LOG_LEVEL: 'warn', ...extra }, { port: 0, logDestination: captureLogs() });
+  const r = await startResults({ ...streamEnv(nats.stream), SECBOT_POSTGRES_DSN: DSN, SECBOT_DB_SCHEMA: schema, SECBOT_READ_TOKEN: READ_TOKEN, LOG_LEVEL: 'warn', ...extra }, { port: 0, logDestination: captureLogs() });
   running.push(r);
   return r;
 }
@@ -91,7 +92,7 @@ describe('results projection', () => {
     await publishAll([aScanCompleted(c, { findings: [finding] }), anOutputCompleted(c, { blocking: [finding] })]);
     await eventually(async () => ((await status(results, c.securityCheckId)) === 'fail' ? true : undefined), 10_000, 'fail');
 
-    const details = (await (await fetch(`${results.url}/v1/security/gitlab/check/${c.securityCheckId}/details`)).json()) as Record<string, any>;
+    const details = (await (await fetch(`${results.url}/v1/security/gitlab/check/${c.securityCheckId}/details`, { headers: { authorization: `Bearer ${READ_TOKEN}` } })).json()) as Record<string, any>;
     expect(details).toMatchObject({
       status: 'fail',
       project: { path: 'mike/diaspora' },

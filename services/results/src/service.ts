@@ -1,14 +1,16 @@
-import { createHttpServer, createPublisher, readSettings, startRuntime, type DestinationStream, type Logger } from '@secbot/service-kit';
+import { createHash } from 'node:crypto';
+import { checkDetailsLink, createHttpServer, createPublisher, readSettings, startRuntime, type DestinationStream, type Logger } from '@secbot/service-kit';
 import { startProjector } from './adapters/nats/projector.ts';
 import { openDatabase, type DatabaseConfig } from './adapters/postgres/database.ts';
 import { applyBatch, cursorOf } from './adapters/postgres/projection-store.ts';
+import { createCheckAccess } from './check-access.ts';
 import { registerCheckRoutes } from './check-routes.ts';
 import { startDeadlineSweeper } from './deadline.ts';
 import { registerExceptionRoutes } from './exception-routes.ts';
 import { createGitLabJobsClient } from '@secbot/service-kit';
 import { registerReportRoutes } from './report-routes.ts';
 import { reevaluationRequester } from './reevaluation.ts';
-import { ResultsSettings } from './config.ts';
+import { LEGACY_API_TOKEN_NAME, ResultsSettings } from './config.ts';
 
 export interface RunningResults {
   url: string;
@@ -22,6 +24,19 @@ export function databaseConfig(s: ResultsSettings): DatabaseConfig {
   return s.SECBOT_DB_DRIVER === 'pglite' || !s.SECBOT_POSTGRES_DSN
     ? { driver: 'pglite', dir: s.SECBOT_PGLITE_DIR, schema: s.SECBOT_DB_SCHEMA }
     : { driver: 'postgresql', dsn: s.SECBOT_POSTGRES_DSN, schema: s.SECBOT_DB_SCHEMA };
+}
+
+/** The exception API's tokens, name → sha256 hex; the deprecated SECBOT_API_TOKEN is the one named `api-token`. */
+function apiTokensOf(s: ResultsSettings, log: Logger): Record<string, string> {
+  const tokens = { ...(s.SECBOT_API_TOKENS ?? {}) };
+  if (s.SECBOT_API_TOKEN) {
+    tokens[LEGACY_API_TOKEN_NAME] = createHash('sha256').update(s.SECBOT_API_TOKEN).digest('hex');
+    log.warn(
+      { tokenName: LEGACY_API_TOKEN_NAME },
+      'SECBOT_API_TOKEN is deprecated: it is accepted as the token named api-token. Give each caller its own named token in SECBOT_API_TOKENS (name → sha256 hex) and unset it.',
+    );
+  }
+  return tokens;
 }
 
 /** The projection's name, which keys its checkpoint row. */
@@ -82,19 +97,32 @@ export async function startResults(
       await new Promise((r) => setTimeout(r, 10));
     }
   };
+  // One authorization for everything that shows findings (details, report).
+  const authorize = createCheckAccess({
+    gitlab: createGitLabJobsClient(),
+    readToken: settings.SECBOT_READ_TOKEN,
+    linkSigningKey: settings.SECBOT_LINK_SIGNING_KEY,
+    log,
+    cacheSeconds: settings.RESULTS_JOB_TOKEN_CACHE_SECONDS,
+  });
   registerCheckRoutes(app, {
     db,
     publicUrl,
+    authorize,
     onFailedRead: reevaluationRequester({ publisher, log, windowSeconds: settings.RESULTS_REEVALUATION_WINDOW_SECONDS }),
   });
-  registerExceptionRoutes(app, { db, publisher, apiToken: settings.SECBOT_API_TOKEN, applied });
+  registerExceptionRoutes(app, {
+    db,
+    publisher,
+    apiTokens: apiTokensOf(settings, log),
+    maxDays: settings.SECBOT_EXCEPTION_MAX_DAYS,
+    allowInstanceScope: settings.SECBOT_ALLOW_INSTANCE_EXCEPTIONS,
+    applied,
+  });
   registerReportRoutes(app, {
     db,
-    gitlab: createGitLabJobsClient(),
-    publicUrl,
-    readToken: settings.SECBOT_READ_TOKEN,
-    log,
-    cacheSeconds: settings.RESULTS_JOB_TOKEN_CACHE_SECONDS,
+    authorize,
+    detailsLink: (id) => checkDetailsLink(publicUrl, id, { key: settings.SECBOT_LINK_SIGNING_KEY, ttlDays: settings.SECBOT_LINK_TTL_DAYS }, new Date()),
   });
   const sweeper = startDeadlineSweeper({
     db,
