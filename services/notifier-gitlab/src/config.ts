@@ -1,4 +1,4 @@
-import { CommonSettings, GitLabConfigs } from '@secbot/service-kit';
+import { CheckLinkSettings, CommonSettings, GitLabConfigs } from '@secbot/service-kit';
 import { z } from 'zod';
 
 export const NotifierGitLabSettings = CommonSettings.extend({
@@ -11,6 +11,8 @@ export const NotifierGitLabSettings = CommonSettings.extend({
   NOTIFIER_GITLAB_MAX_DELIVER: z.coerce.number().int().min(1).max(1000).default(50),
   /** How long a check's state is kept (the KV bucket's TTL); later events about it start from what they carry. */
   NOTIFIER_GITLAB_STATE_TTL_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  /** SECBOT_LINK_SIGNING_KEY, SECBOT_LINK_TTL_DAYS: the status and note link to details with a signed token. */
+  ...CheckLinkSettings.shape,
 });
 export type NotifierGitLabSettings = z.infer<typeof NotifierGitLabSettings>;
 

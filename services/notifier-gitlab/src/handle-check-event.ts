@@ -1,5 +1,5 @@
 import { deterministicId, type CheckContext, type Instance, type NotifiedV1, type PlannedComponent } from '@secbot/contracts';
-import { RetryableError, TerminalError, type Logger } from '@secbot/service-kit';
+import { checkDetailsLink, RetryableError, TerminalError, type Logger } from '@secbot/service-kit';
 import type { GitLabClient } from './adapters/gitlab/client.ts';
 import { GitLabNotifierConfig } from './config.ts';
 import type { GitLabNotifierMemory, StoredCheck } from './memory.ts';
@@ -18,6 +18,8 @@ export interface HandlerDeps {
   memory: GitLabNotifierMemory;
   publish(event: NotifiedV1): Promise<void>;
   resultsUrl?: string;
+  /** Signs the details links (SECBOT_LINK_SIGNING_KEY), so a person can open them without a credential. */
+  linkSigning?: { key: string; ttlDays: number };
   now(): Date;
   log: Logger;
 }
@@ -68,7 +70,9 @@ export async function handleCheckEvent(event: SeenEvent, deps: HandlerDeps): Pro
 
   const verdict = verdictOf(view);
   const about = aboutOf(event);
-  const detailsUrl = deps.resultsUrl ? `${deps.resultsUrl.replace(/\/+$/, '')}/v1/security/gitlab/check/${event.securityCheckId}/details` : undefined;
+  const detailsUrl = deps.resultsUrl
+    ? checkDetailsLink(deps.resultsUrl, event.securityCheckId, { key: deps.linkSigning?.key, ttlDays: deps.linkSigning?.ttlDays ?? 30 }, deps.now())
+    : undefined;
   const notified = async (notifier: PlannedComponent, target: string, status: NotifiedV1['data']['status'], reason?: string) =>
     deps.publish({
       id: deterministicId('notified', event.securityCheckId, about.scan, about.output, notifier.name, target, about.revision, status),

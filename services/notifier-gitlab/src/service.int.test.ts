@@ -1,5 +1,5 @@
 import { NotifiedV1, type AnyEvent } from '@secbot/contracts';
-import { createPublisher } from '@secbot/service-kit';
+import { createPublisher, verifyCheckLink } from '@secbot/service-kit';
 import {
   aCheck,
   aCheckExpired,
@@ -22,6 +22,19 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { noteMarker } from './merge-request-note.ts';
 import { startNotifierGitLab, type RunningService } from './service.ts';
+
+const LINK_KEY = 'notifier-gitlab-test-link-key-0123456789';
+
+/** A details link that opens check `id` without a credential: on results' details route, with a `t` results accepts. */
+function expectSignedDetailsLink(link: string | undefined, id: string) {
+  const url = new URL(link ?? 'http://missing/');
+  expect(`${url.origin}${url.pathname}`).toBe(`https://secbot.example.com/v1/security/gitlab/check/${id}/details`);
+  expect(verifyCheckLink(LINK_KEY, id, url.searchParams.get('t') ?? '', new Date())).toMatchObject({ ok: true });
+  // 30 days by default, at a UTC midnight.
+  const expiresAt = Number(url.searchParams.get('t')?.split('.')[0]) * 1000;
+  expect(expiresAt - Date.now()).toBeGreaterThan(30 * 86_400_000 - 1000);
+  expect(expiresAt - Date.now()).toBeLessThanOrEqual(31 * 86_400_000);
+}
 
 describe('notifier-gitlab on JetStream', () => {
   let nats: TestNats;
@@ -61,6 +74,7 @@ describe('notifier-gitlab on JetStream', () => {
         ...streamEnv(nats.stream),
         GITLAB_CONFIGS: JSON.stringify([{ host: gitlab.url, webhook_secret_token: 'int-webhook-secret', auth_token: gitlab.token, prefix: 'GIT_LOCAL' }]),
         RESULTS_PUBLIC_URL: 'https://secbot.example.com',
+        SECBOT_LINK_SIGNING_KEY: LINK_KEY,
       },
       { port: 0, logDestination: captureLogs(), backoffMs: () => 200 },
     );
@@ -92,9 +106,9 @@ describe('notifier-gitlab on JetStream', () => {
       history: ['pending', 'running', 'success'],
       name: 'secbot',
       ref: 'master',
-      target_url: `https://secbot.example.com/v1/security/gitlab/check/${check.securityCheckId}/details`,
       description: 'SecBot: no blocking secrets',
     });
+    expectSignedDetailsLink(status?.target_url, check.securityCheckId);
     const notified = await eventually(async () => {
       const list = await notifiedOf(check.securityCheckId);
       return list.length ? list : undefined;
@@ -112,6 +126,7 @@ describe('notifier-gitlab on JetStream', () => {
     await eventually(() => gitlab.statusOf(first.sha)?.status === 'failed' || undefined);
     const created = await eventually(() => gitlab.notesOn(15, 7).find((n) => n.body.startsWith(noteMarker('gitlab'))));
     expect(created.body).toContain('SecBot: 1 blocking secret');
+    expectSignedDetailsLink(/\[details\]\((\S+?)\)/.exec(created.body)?.[1], first.securityCheckId);
 
     await publish([anEventReceived(second), aScanCompleted(second, { findings: [secret] }), anOutputCompleted(second, { blocking: [secret] })]);
     await eventually(() => gitlab.statusOf(second.sha)?.status === 'failed' || undefined);

@@ -33,6 +33,9 @@ export async function startNotifierGitLab(env: Record<string, string | undefined
   const rt = await startRuntime('notifier-gitlab', settings, opts);
   const { log, metrics, nats, stream } = rt;
   try {
+    if (settings.RESULTS_PUBLIC_URL && !settings.SECBOT_LINK_SIGNING_KEY) {
+      log.warn('SECBOT_LINK_SIGNING_KEY is not set: links to check details are not signed, so people need a credential to open them');
+    }
     const gitlabFor = instanceTargets(settings.GITLAB_CONFIGS, settings.NOTIFIER_GITLAB_TIMEOUT_SECONDS * 1000);
     const publisher = createPublisher({ js: nats.js, stream, metrics });
     const memory = await kvGitLabNotifierMemory(nats.js, {
@@ -55,6 +58,7 @@ export async function startNotifierGitLab(env: Record<string, string | undefined
           memory,
           publish: async (e) => void (await publisher.publish(NotifiedV1, e)),
           ...(settings.RESULTS_PUBLIC_URL ? { resultsUrl: settings.RESULTS_PUBLIC_URL } : {}),
+          ...(settings.SECBOT_LINK_SIGNING_KEY ? { linkSigning: { key: settings.SECBOT_LINK_SIGNING_KEY, ttlDays: settings.SECBOT_LINK_TTL_DAYS } } : {}),
           now: () => new Date(),
           log: ctx.log,
         }),

@@ -1,4 +1,4 @@
-import { CommonSettings } from '@secbot/service-kit';
+import { CheckLinkSettings, CommonSettings } from '@secbot/service-kit';
 import { z } from 'zod';
 import { DEFAULT_SLACK_API_URL } from './adapters/slack/client.ts';
 
@@ -15,6 +15,8 @@ export const NotifierSlackSettings = CommonSettings.extend({
   NOTIFIER_SLACK_MAX_DELIVER: z.coerce.number().int().min(1).max(1000).default(100),
   /** How long a posted message is remembered (a redelivery after this would post again). */
   NOTIFIER_SLACK_POSTED_TTL_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  /** SECBOT_LINK_SIGNING_KEY, SECBOT_LINK_TTL_DAYS: messages link to details with a signed token. */
+  ...CheckLinkSettings.shape,
 });
 export type NotifierSlackSettings = z.infer<typeof NotifierSlackSettings>;
 

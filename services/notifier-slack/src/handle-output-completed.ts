@@ -1,5 +1,5 @@
 import { deterministicId, type NotifiedV1, type OutputCompletedV1, type PlannedComponent } from '@secbot/contracts';
-import { RetryableError, type Logger } from '@secbot/service-kit';
+import { checkDetailsLink, RetryableError, type Logger } from '@secbot/service-kit';
 import type { SlackClient } from './adapters/slack/client.ts';
 import { planAnnouncements, type AnnouncedFingerprint, type AnnouncementPlan } from './announcements.ts';
 import { SlackComponentConfig } from './config.ts';
@@ -15,6 +15,8 @@ export interface HandlerDeps {
   publish(event: NotifiedV1): Promise<void>;
   /** RESULTS_PUBLIC_URL, for the check's detail link. */
   resultsUrl?: string;
+  /** Signs the details links (SECBOT_LINK_SIGNING_KEY), so a person can open them without a credential. */
+  linkSigning?: { key: string; ttlDays: number };
   now(): Date;
   log: Logger;
 }
@@ -115,7 +117,9 @@ export async function handleOutputCompleted(event: OutputCompletedV1, deps: Hand
     else if (status === 'skipped') outcome.skipped++;
   };
 
-  const detailsUrl = deps.resultsUrl ? `${deps.resultsUrl.replace(/\/+$/, '')}/v1/security/gitlab/check/${event.securityCheckId}/details` : undefined;
+  const detailsUrl = deps.resultsUrl
+    ? checkDetailsLink(deps.resultsUrl, event.securityCheckId, { key: deps.linkSigning?.key, ttlDays: deps.linkSigning?.ttlDays ?? 30 }, deps.now())
+    : undefined;
   let retry: RetryableError | undefined;
 
   for (const notifier of notifiers) {

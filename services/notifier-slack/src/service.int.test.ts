@@ -2,10 +2,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NotifiedV1, OutputCompletedV1, type Finding, type PlannedComponent } from '@secbot/contracts';
-import { createPublisher } from '@secbot/service-kit';
+import { createPublisher, verifyCheckLink } from '@secbot/service-kit';
 import { aCheck, aFinding, aJobPlan, anOutputCompleted, captureLogs, eventually, fakeSlack, readStream, streamEnv, testNats, type FakeSlack, type TestNats } from '@secbot/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNotifierSlack, type RunningService } from './service.ts';
+
+const LINK_KEY = 'notifier-slack-test-link-key-0123456789';
 
 const policy = (apiUrl: string) => `version: "1.0"
 components:
@@ -75,6 +77,7 @@ describe('notifier-slack on JetStream', () => {
         TEST_SLACK_TOKEN: slack.token,
         TEST_SLACK_BAD_TOKEN: 'xoxb-revoked',
         RESULTS_PUBLIC_URL: 'https://secbot.example.com',
+        SECBOT_LINK_SIGNING_KEY: LINK_KEY,
       },
       { port: 0, logDestination: captureLogs(), backoffMs: () => 200 },
     );
@@ -109,7 +112,10 @@ describe('notifier-slack on JetStream', () => {
     ]);
     expect(await notifiedOf(check.securityCheckId)).toHaveLength(2);
     const message = messagesFor(check.securityCheckId)[0];
-    expect(JSON.stringify(message?.blocks)).toContain(`https://secbot.example.com/v1/security/gitlab/check/${check.securityCheckId}/details`);
+    // The link opens the details without a credential: results accepts its `t` for this check.
+    const link = new RegExp(`<(https://secbot\\.example\\.com/v1/security/gitlab/check/${check.securityCheckId}/details\\?t=[^|>]+)\\|`).exec(JSON.stringify(message?.blocks))?.[1];
+    expect(link).toBeDefined();
+    expect(verifyCheckLink(LINK_KEY, check.securityCheckId, new URL(link ?? 'http://missing/').searchParams.get('t') ?? '', new Date())).toMatchObject({ ok: true });
     expect(slack.requests.every((r) => r.authorization === undefined || r.authorization === `Bearer ${slack.token}` || r.authorization === 'Bearer xoxb-revoked')).toBe(true);
   });
 

@@ -60,6 +60,9 @@ export async function startNotifierSlack(env: Record<string, string | undefined>
   const { log, metrics, nats, stream } = rt;
   try {
     const clients = slackClients(policy, env, settings, log);
+    if (settings.RESULTS_PUBLIC_URL && !settings.SECBOT_LINK_SIGNING_KEY) {
+      log.warn('SECBOT_LINK_SIGNING_KEY is not set: links to check details are not signed, so people need a credential to open them');
+    }
     const publisher = createPublisher({ js: nats.js, stream, metrics });
     const memory = await kvNotifierMemory(nats.js, {
       bucket: `${stream.name}_notifier_slack`,
@@ -82,6 +85,7 @@ export async function startNotifierSlack(env: Record<string, string | undefined>
           memory,
           publish: async (e) => void (await publisher.publish(NotifiedV1, e)),
           ...(settings.RESULTS_PUBLIC_URL ? { resultsUrl: settings.RESULTS_PUBLIC_URL } : {}),
+          ...(settings.SECBOT_LINK_SIGNING_KEY ? { linkSigning: { key: settings.SECBOT_LINK_SIGNING_KEY, ttlDays: settings.SECBOT_LINK_TTL_DAYS } } : {}),
           now: () => new Date(),
           log: ctx.log,
         });
