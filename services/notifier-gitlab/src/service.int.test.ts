@@ -26,7 +26,7 @@ import { startNotifierGitLab, type RunningService } from './service.ts';
 const LINK_KEY = 'notifier-gitlab-test-link-key-0123456789';
 
 /** A details link that opens check `id` without a credential: on results' details route, with a `t` results accepts. */
-function expectSignedDetailsLink(link: string | undefined, id: string) {
+function expectSignedDetailsLink(link: string | null | undefined, id: string) {
   const url = new URL(link ?? 'http://missing/');
   expect(`${url.origin}${url.pathname}`).toBe(`https://secbot.example.com/v1/security/gitlab/check/${id}/details`);
   expect(verifyCheckLink(LINK_KEY, id, url.searchParams.get('t') ?? '', new Date())).toMatchObject({ ok: true });
