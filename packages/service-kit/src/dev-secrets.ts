@@ -17,6 +17,7 @@ export const DEV_SECRET_VALUES: readonly string[] = [
   'xoxb-dev-token',
   'dev-secbot-api-token-change-me',
   'dev-link-signing-key-change-me-0123456789',
+  'dev-secbot-read-token-change-me',
 ];
 
 /** Names of .env.dev settings that hold secrets (GITLAB_CONFIGS holds them in its entries). */
