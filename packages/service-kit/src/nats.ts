@@ -87,8 +87,10 @@ export async function connectNats(url: string, name: string, log: Logger, auth: 
 /**
  * Creates the event stream, or updates its limits. File storage, limits retention (the log is the audit trail,
  * so nothing is removed on ack), age from settings, and a duplicate window for `Nats-Msg-Id`.
+ * A NATS user that may not manage the stream (with authentication only results and ops may: see
+ * nats-auth.ts) waits up to `waitMs` for it to exist, and leaves its limits to them.
  */
-export async function ensureStream(jsm: JetStreamManager, s: StreamSettings): Promise<void> {
+export async function ensureStream(jsm: JetStreamManager, s: StreamSettings, opts: { log?: Logger; waitMs?: number } = {}): Promise<void> {
   const config = {
     name: s.name,
     subjects: [`${s.prefix}.>`],
@@ -98,17 +100,42 @@ export async function ensureStream(jsm: JetStreamManager, s: StreamSettings): Pr
     duplicate_window: nanos(Math.min(s.duplicateWindowMs, s.retentionDays * 86_400_000)),
     num_replicas: s.replicas,
   };
-  try {
-    const info = await jsm.streams.info(s.name);
-    const c = info.config;
-    if (c.max_age !== config.max_age || c.duplicate_window !== config.duplicate_window || c.num_replicas !== config.num_replicas) {
-      await jsm.streams.update(s.name, { ...c, max_age: config.max_age, duplicate_window: config.duplicate_window, num_replicas: config.num_replicas });
+  const deadline = Date.now() + (opts.waitMs ?? 120_000);
+  for (let waiting = false; ; ) {
+    let info;
+    try {
+      info = await jsm.streams.info(s.name);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
     }
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-    await jsm.streams.add(config);
+    if (info) {
+      const c = info.config;
+      if (c.max_age === config.max_age && c.duplicate_window === config.duplicate_window && c.num_replicas === config.num_replicas) return;
+      try {
+        await jsm.streams.update(s.name, { ...c, max_age: config.max_age, duplicate_window: config.duplicate_window, num_replicas: config.num_replicas });
+      } catch (err) {
+        if (!isPermissionViolation(err)) throw err;
+        opts.log?.warn({ stream: s.name }, 'The stream limits differ from the settings, and this NATS user may not change them (results and ops may)');
+      }
+      return;
+    }
+    try {
+      await jsm.streams.add(config);
+      return;
+    } catch (err) {
+      if (!isPermissionViolation(err)) throw err;
+      if (Date.now() > deadline) {
+        throw new Error(`The stream ${s.name} does not exist and this NATS user may not create it: start results (or run a secbot command as ops) first`, { cause: err });
+      }
+      if (!waiting) opts.log?.info({ stream: s.name }, 'Waiting for results to create the stream (this NATS user may not)');
+      waiting = true;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
 }
+
+/** NATS refused a publish or request because the user's permissions do not allow its subject. */
+export const isPermissionViolation = (err: unknown): boolean => /permissions violation/i.test((err as Error)?.message ?? '');
 
 export function isNotFound(err: unknown): boolean {
   const e = err as { code?: unknown; api_error?: { err_code?: number }; message?: string };

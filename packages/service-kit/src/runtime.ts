@@ -34,7 +34,7 @@ export async function startRuntime(
   const metrics = createMetrics(service);
   const stream = streamSettingsFrom(settings);
   const nats = await connectNats(settings.SECBOT_NATS_URL, `secbot-${service}`, log, auth);
-  await ensureStream(nats.jsm, stream);
+  await ensureStream(nats.jsm, stream, { log });
   return {
     service,
     log,

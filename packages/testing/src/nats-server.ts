@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,12 +21,23 @@ export interface PrivateNatsServer {
   stop(): Promise<void>;
 }
 
-/** A nats-server of its own (JetStream, temp data dir) for tests that stop the broker on purpose. */
-export async function startPrivateNatsServer(): Promise<PrivateNatsServer> {
+/**
+ * A nats-server of its own (JetStream, temp data dir) for tests that stop the broker on purpose, or that need
+ * a configuration of their own (`config`: nats-server.conf text, e.g. users and permissions; `env`: variables
+ * it references). `log()` returns what the server logged (permission violations among it).
+ */
+export async function startPrivateNatsServer(opts: { config?: string; env?: Record<string, string> } = {}): Promise<PrivateNatsServer & { log(): string }> {
   const bin = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find(existsSync) ?? 'nats-server';
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'secbot-nats-'));
-  const proc: ChildProcess = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir];
+  if (opts.config !== undefined) {
+    writeFileSync(join(dir, 'nats-server.conf'), opts.config);
+    args.unshift('-c', join(dir, 'nats-server.conf'));
+  }
+  let log = '';
+  const proc: ChildProcess = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
+  proc.stderr?.on('data', (b: Buffer) => (log += b.toString()));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('nats-server did not start within 10 s')), 10_000);
     let out = '';
@@ -41,6 +52,7 @@ export async function startPrivateNatsServer(): Promise<PrivateNatsServer> {
   });
   return {
     url: `nats://127.0.0.1:${port}`,
+    log: () => log,
     async stop() {
       if (proc.exitCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));
