@@ -132,6 +132,49 @@ describe('a merge request that adds a fake key', () => {
   });
 });
 
+describe('who can read a check’s details, from the outside', () => {
+  it('refuses them without a credential and to another project’s job token; opens them through the merge request note’s link and the commit status', async () => {
+    const projectId = 6000 + Math.floor(Math.random() * 1000);
+    const path = `group/details-${projectId}`;
+    const repo = await gitlab.createProject(path);
+    await repo.commit('init', { 'README.md': '# app\n' });
+    await repo.push('main');
+    await repo.git('checkout', '-q', '-b', 'feature');
+    const leak = await repo.commit('add deploy config', { 'config/deploy.env': `AWS_ACCESS_KEY_ID=${fakeKey()}\n` });
+    await repo.push('feature', 'feature:refs/merge-requests/1/head');
+    const id = await sendHook(system, mergeRequestHook(path, projectId, 1, leak, 'open', null), 'Merge Request Hook');
+    expect(await waitForStatus(system, id, ['fail', 'success', 'error'], 90_000)).toBe('fail');
+    const [note] = await until('the MR note', () => (gitlab.api.notesOn(projectId, 1).length ? gitlab.api.notesOn(projectId, 1) : undefined));
+    const details = `${system.resultsUrl}/v1/security/gitlab/check/${id}/details`;
+
+    // Without a credential: refused, and nothing about the findings in the answer.
+    const anonymous = await fetch(details);
+    expect(anonymous.status).toBe(401);
+    expect(await anonymous.text()).not.toContain('deploy.env');
+
+    // The link a person clicks in the merge request note works, and so does the commit status's.
+    const link = /\[details\]\((\S+?)\)/.exec(note?.body ?? '')?.[1];
+    expect(link?.startsWith(`${details}?t=`)).toBe(true);
+    const opened = await fetch(link ?? details);
+    expect(opened.status).toBe(200);
+    expect(((await opened.json()) as { blocking_findings: { file: string }[] }).blocking_findings.map((f) => f.file)).toEqual(['config/deploy.env']);
+    const status = await until('the failed commit status', () => (gitlab.api.statusOf(leak)?.status === 'failed' ? gitlab.api.statusOf(leak) : undefined));
+    expect((await fetch(status.target_url ?? details)).status).toBe(200);
+    // A link does not open another check's details (another commit of the same project).
+    const next = await repo.commit('docs', { 'README.md': '# app\nmore\n' });
+    await repo.push('feature', 'feature:refs/merge-requests/2/head');
+    const other = await sendHook(system, mergeRequestHook(path, projectId, 2, next, 'open', null), 'Merge Request Hook');
+    await until('the other check known', async () => ((await statusOf(system, other)) !== 'not_started' ? true : undefined));
+    expect((await fetch(`${system.resultsUrl}/v1/security/gitlab/check/${other}/details${new URL(link ?? details).search}`)).status).toBe(401);
+
+    // A running job of another project is refused, even one whose id the hook claimed; a job of this project reads them.
+    gitlab.jobs.jobs.set('glcbt-e2e-other-project', { id: 71, projectId, projectPath: 'group/another', sha: leak, status: 'running' });
+    gitlab.jobs.jobs.set('glcbt-e2e-this-project', { id: 72, projectId, projectPath: path, sha: leak, status: 'running' });
+    expect((await fetch(details, { headers: { 'job-token': 'glcbt-e2e-other-project' } })).status).toBe(403);
+    expect((await fetch(details, { headers: { 'job-token': 'glcbt-e2e-this-project' } })).status).toBe(200);
+  });
+});
+
 describe('Slack rate limiting', () => {
   it('delivers every message exactly once after 30 s of 429 during a burst of 50 webhooks, and no check status changes', async () => {
     const before = slack.messages.length;

@@ -74,9 +74,11 @@ describe('built-in output', () => {
     const res = await fetch(`${system.resultsUrl}/v1/security/exceptions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${system.apiToken}` },
-      body: JSON.stringify({ fingerprint: finding.fingerprint, scope: 'project', instance_host: '127.0.0.1', project_path: details.project.path, owner: 'appsec', reason: 'e2e' }),
+      body: JSON.stringify({ fingerprint: finding.fingerprint, scope: 'project', instance_host: '127.0.0.1', project_path: details.project.path, reason: 'e2e', expires_at: new Date(Date.now() + 7 * 86_400_000).toISOString() }),
     });
     expect(res.status).toBe(201);
+    // The owner is the name of the API token, not something the caller says.
+    expect(((await res.json()) as { owner: string }).owner).toBe('e2e');
     expect(await waitForStatus(system, id, ['success'], 5_000)).toBe('success');
 
     // The same secret again in a later commit (e.g. copied to another file): same fingerprint, covered.

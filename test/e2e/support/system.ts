@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +22,12 @@ export interface System {
   resultsUrl: string;
   schema: string;
   webhookSecret: string;
+  /** The exception API token named `e2e` in SECBOT_API_TOKENS. */
   apiToken: string;
+  /** SECBOT_READ_TOKEN: reads details and reports. */
+  readToken: string;
+  /** SECBOT_LINK_SIGNING_KEY of results and the notifiers. */
+  linkSigningKey: string;
   processes: ServiceProcess[];
   /** Everything every service logged so far. */
   logs(): string;
@@ -47,6 +52,8 @@ export async function startSystem(opts: {
   writeFileSync(join(dir, 'config.yml'), opts.policy);
   const webhookSecret = `e2e-webhook-${randomBytes(8).toString('hex')}`;
   const apiToken = `e2e-api-token-${randomBytes(8).toString('hex')}`;
+  const readToken = `e2e-read-token-${randomBytes(8).toString('hex')}`;
+  const linkSigningKey = `e2e-link-signing-key-${randomBytes(16).toString('hex')}`;
   const ports: Record<string, number> = {};
   for (const s of ['intake', 'results', 'scanner-gitleaks', 'output-builtin', 'output-defectdojo', 'notifier-slack', 'notifier-gitlab']) ports[s] = await freePort();
   const env: Record<string, string> = {
@@ -56,7 +63,10 @@ export async function startSystem(opts: {
     SECBOT_CONFIG: join(dir, 'config.yml'),
     SECBOT_POSTGRES_DSN: TEST_DSN,
     SECBOT_DB_SCHEMA: schema,
-    SECBOT_API_TOKEN: apiToken,
+    SECBOT_API_TOKENS: JSON.stringify({ e2e: createHash('sha256').update(apiToken).digest('hex') }),
+    SECBOT_READ_TOKEN: readToken,
+    SECBOT_LINK_SIGNING_KEY: linkSigningKey,
+    RESULTS_PUBLIC_URL: `http://127.0.0.1:${ports['results']}`,
     GITLAB_CONFIGS: JSON.stringify([{ host: opts.gitlabUrl, webhook_secret_token: webhookSecret, auth_token: opts.gitlabToken, prefix: 'GIT_LOCAL' }]),
     SCANNER_FINGERPRINT_KEY: `e2e-fingerprint-key-${randomBytes(8).toString('hex')}`,
     SCANNER_DATA_DIR: join(dir, 'scanner'),
@@ -79,6 +89,8 @@ export async function startSystem(opts: {
     schema,
     webhookSecret,
     apiToken,
+    readToken,
+    linkSigningKey,
     processes,
     logs: () => processes.map((p) => p.output()).join('\n'),
     async stop() {
@@ -133,8 +145,9 @@ export async function statusOf(system: System, id: string): Promise<string> {
   return ((await res.json()) as { status: string }).status;
 }
 
+/** The check's details, read with the system's read token (details need a credential). */
 export async function detailsOf(system: System, id: string): Promise<any> {
-  return (await fetch(`${system.resultsUrl}/v1/security/gitlab/check/${id}/details`)).json();
+  return (await fetch(`${system.resultsUrl}/v1/security/gitlab/check/${id}/details`, { headers: { authorization: `Bearer ${system.readToken}` } })).json();
 }
 
 /** Polls until the status is one of `wanted`, failing after `timeoutMs` with the last status and details. */
