@@ -7,7 +7,7 @@
 //  - every Dockerfile parses and lints clean (dockerfile-utils) and follows this project's rules.
 // The tools come from scripts/install-deploy-tools.sh (run here when missing).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -18,6 +18,9 @@ import {
   testNats,
   type TestNats,
 } from '@secbot/testing';
+import { DEV_SECRET_VALUES, isSecretSettingName } from '../../packages/service-kit/src/dev-secrets.ts';
+import { parseEnvFile } from '../../packages/service-kit/src/env-files.ts';
+import { defaultNatsLayout, NATS_USERS, natsAuthorizationConfig, natsPasswordVariable } from '../../packages/service-kit/src/nats-auth.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const bin = (name: string) => join(root, '.tools/bin', name);
@@ -32,6 +35,28 @@ const ports: Record<string, { env: string; port: number }> = {
   'notifier-gitlab': { env: 'NOTIFIER_GITLAB_PORT', port: 5006 },
 };
 const TEST_PG = TEST_POSTGRES_DSN;
+
+/** Every secret value the committed .env.dev ships (and the guard's list): none may reach a deployment. */
+const devSecrets: string[] = (() => {
+  const values = new Set<string>(DEV_SECRET_VALUES);
+  for (const [name, value] of Object.entries(parseEnvFile(readFileSync(join(root, '.env.dev'), 'utf8')))) {
+    if (!isSecretSettingName(name) || !value) continue;
+    if (name === 'GITLAB_CONFIGS') for (const g of JSON.parse(value) as Record<string, string>[]) for (const k of ['webhook_secret_token', 'auth_token']) values.add(g[k]!);
+    else values.add(value);
+  }
+  return [...values];
+})();
+const devSecretsIn = (text: string) => devSecrets.filter((v) => text.includes(v));
+/** What each service's Secret may hold (besides SECBOT_NATS_PASSWORD): the scanner never a Slack, DefectDojo or API token. */
+const ownSecrets: Record<string, string[]> = {
+  intake: ['GITLAB_CONFIGS'],
+  results: ['SECBOT_API_TOKENS', 'SECBOT_LINK_SIGNING_KEY', 'SECBOT_POSTGRES_DSN', 'SECBOT_READ_TOKEN'],
+  'scanner-gitleaks': ['GITLAB_CONFIGS', 'SCANNER_FINGERPRINT_KEY'],
+  'output-builtin': [],
+  'output-defectdojo': ['DEFECTDOJO__TOKEN'],
+  'notifier-slack': ['SECBOT_LINK_SIGNING_KEY', 'SLACK_TOKEN'],
+  'notifier-gitlab': ['GITLAB_CONFIGS', 'SECBOT_LINK_SIGNING_KEY'],
+};
 
 function run(cmd: string, args: string[], opts: { cwd?: string; input?: string } = {}): { code: number; out: string } {
   const r = spawnSync(cmd, args, { cwd: opts.cwd ?? root, input: opts.input, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 120_000 });
@@ -184,8 +209,9 @@ describe('Helm chart deploy/helm/secbot', () => {
   const chart = join(root, 'deploy/helm/secbot');
   const secretValues = {
     gitlabConfigs: '[{"host":"https://gitlab.example.com/","webhook_secret_token":"SENTINEL-webhook-secret","auth_token":"SENTINEL-auth-token","prefix":"GIT"}]',
-    apiToken: 'SENTINEL-api-token',
+    apiTokens: '{"appsec":"SENTINEL-api-tokens"}',
     readToken: 'SENTINEL-read-token',
+    linkSigningKey: 'SENTINEL-link-signing-key',
     defectdojoToken: 'SENTINEL-dojo-token',
     slackToken: 'SENTINEL-slack-token',
     scannerFingerprintKey: 'SENTINEL-fingerprint-key',
@@ -213,7 +239,9 @@ describe('Helm chart deploy/helm/secbot', () => {
     for (const extra of [
       [],
       ['--set', 'ingress.enabled=true', '--set', 'scannerGitleaks.autoscaling.enabled=false', '--set', 'scannerGitleaks.persistence.enabled=false'],
-      ['--set', 'secrets.create=false', '--set', 'secrets.existingSecret=secbot-tokens', '--set', 'postgresql.existingSecret=secbot-pg', '--set', 'postgresql.dsn='],
+      ['--set', 'secrets.create=false', '--set', 'postgresql.existingSecret=secbot-pg', '--set', 'postgresql.dsn=', '--set', 'scannerGitleaks.existingSecret=my-scanner'],
+      ['--set', 'nats.url=tls://nats.secbot.svc:4222', '--set', 'nats.tls.caSecret=nats-ca', '--set', 'networkPolicy.ingressFrom[0].namespaceSelector.matchLabels.name=ingress', '--set', 'networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name=monitoring'],
+      ['--set', 'networkPolicy.enabled=false'],
     ]) {
       const r = render(extra);
       expect(r.code, r.out).toBe(0);
@@ -250,14 +278,33 @@ describe('Helm chart deploy/helm/secbot', () => {
     expect(envMap.data['SECBOT_LISTEN_HOST']).toBe('0.0.0.0');
   });
 
-  it('keeps every token in the Secret, never in a ConfigMap, and ships the repository config.yml', () => {
+  it('gives each service a Secret of its own: the scanner gets no Slack, DefectDojo or API token; no token in a ConfigMap', () => {
     const { objects, out } = render();
-    const secret = objects.find((o) => o.kind === 'Secret') as unknown as { stringData: Record<string, string> };
-    expect(Object.keys(secret.stringData).sort()).toEqual(
-      ['DEFECTDOJO__TOKEN', 'GITLAB_CONFIGS', 'SCANNER_FINGERPRINT_KEY', 'SECBOT_API_TOKEN', 'SECBOT_POSTGRES_DSN', 'SECBOT_READ_TOKEN', 'SLACK_TOKEN'],
+    const secrets = new Map(
+      (objects.filter((o) => o.kind === 'Secret') as unknown as { metadata: { name: string }; stringData: Record<string, string> }[]).map((o) => [o.metadata.name, o.stringData]),
     );
+    expect([...secrets.keys()].sort()).toEqual([...services.map((s) => `secbot-${s}`), 'secbot-ops'].sort());
+    for (const s of services) expect(Object.keys(secrets.get(`secbot-${s}`)!).sort(), s).toEqual([...ownSecrets[s]!, 'SECBOT_NATS_PASSWORD'].sort());
+    // The scanner reads hostile repositories: its Secret, and every secret its pod references, carry none of the others' tokens.
+    const scannerSecret = JSON.stringify(secrets.get('secbot-scanner-gitleaks'));
+    for (const token of ['SENTINEL-slack-token', 'SENTINEL-dojo-token', 'SENTINEL-api-tokens', 'SENTINEL-read-token', 'SENTINEL-link-signing-key', 'SENTINEL-pg-password']) {
+      expect(scannerSecret, token).not.toContain(token);
+    }
+    for (const d of objects.filter((o) => o.kind === 'Deployment') as unknown as Deployment[]) {
+      const name = d.metadata.name.replace(/^secbot-/, '');
+      const c = d.spec.template.spec.containers[0]!;
+      const referenced = [
+        ...(c.envFrom ?? []).flatMap((e) => (e.secretRef ? [e.secretRef.name] : [])),
+        ...c.env.flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef.name] : [])),
+      ];
+      expect(referenced.filter((n) => n !== 'secbot-pg'), name).toEqual([`secbot-${name}`]);
+      if (name === 'scanner-gitleaks') {
+        const env = JSON.stringify([c.env, c.envFrom]);
+        expect(env).not.toMatch(/SLACK|DEFECTDOJO|API_TOKEN|READ_TOKEN|secbot-(results|notifier|output)/);
+      }
+    }
     for (const o of objects.filter((x) => x.kind !== 'Secret')) expect(JSON.stringify(o), `${o.kind} ${o.metadata.name}`).not.toContain('SENTINEL');
-    expect(out.match(/SENTINEL/g)?.length).toBeGreaterThanOrEqual(7);
+    expect(out.match(/SENTINEL/g)?.length).toBeGreaterThanOrEqual(9);
     const config = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'secbot-config') as unknown as { data: Record<string, string> };
     expect(config.data['config.yml']!.trim()).toBe(readFileSync(join(root, 'config.yml'), 'utf8').trim());
     expect(readFileSync(join(chart, 'files/config.yml'), 'utf8')).toBe(readFileSync(join(root, 'config.yml'), 'utf8'));
@@ -265,10 +312,97 @@ describe('Helm chart deploy/helm/secbot', () => {
     const refused = render(['--set-string', 'env.SLACK_TOKEN=oops']);
     expect(refused.code).not.toBe(0);
     expect(refused.out).toMatch(/looks like a secret/);
+    // One Secret for every service is gone.
+    const shared = render(['--set', 'secrets.existingSecret=secbot-tokens']);
+    expect(shared.code).not.toBe(0);
+    expect(shared.out).toMatch(/secrets.existingSecret \(one Secret for every service\) is no longer supported/);
     // Without GitLab instances there is nothing to render.
     const r = run(bin('helm'), ['template', 'secbot', chart, '--kube-version', '1.31.0', '--set-string', 'postgresql.dsn=x']);
     expect(r.code).not.toBe(0);
     expect(r.out).toMatch(/secrets.gitlabConfigs is required/);
+  });
+
+  it('ships no value of .env.dev, neither in values.yaml nor in any rendering', () => {
+    expect(devSecrets.length).toBeGreaterThanOrEqual(8);
+    for (const f of readdirSync(chart, { recursive: true, encoding: 'utf8' })) {
+      const path = join(chart, f);
+      if (existsSync(path) && !statSync(path).isDirectory()) expect(devSecretsIn(readFileSync(path, 'utf8')), f).toEqual([]);
+    }
+    expect(devSecretsIn(readFileSync(join(root, 'deploy/helm/nats-values.yaml'), 'utf8'))).toEqual([]);
+    for (const extra of [[], ['--set', 'secrets.create=false', '--set', 'postgresql.existingSecret=secbot-pg', '--set', 'postgresql.dsn=']]) {
+      const r = render(extra);
+      expect(r.code, r.out).toBe(0);
+      expect(devSecretsIn(r.out)).toEqual([]);
+    }
+  });
+
+  it('turns NATS authentication on: a user per service with its password in its own Secret, and the server configuration that names them', () => {
+    const { objects } = render();
+    const auth = (objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'secbot-nats-auth') as unknown as { data: Record<string, string> }).data['auth.conf']!;
+    // The chart renders exactly the users and permissions of nats-auth.ts (for its stream values).
+    const body = (t: string) => t.slice(t.indexOf('authorization {')).trim();
+    expect(body(auth)).toBe(body(natsAuthorizationConfig(defaultNatsLayout)));
+    for (const u of NATS_USERS) expect(auth).toContain(`user: "${u}"\n      password: $${natsPasswordVariable(u)}`);
+    expect(auth).not.toMatch(/password: "/); // no password in the ConfigMap
+    const secrets = objects.filter((o) => o.kind === 'Secret') as unknown as { metadata: { name: string }; stringData: Record<string, string> }[];
+    const passwords = new Set<string>();
+    for (const sec of secrets) {
+      const pw = sec.stringData['SECBOT_NATS_PASSWORD']!;
+      expect(pw, sec.metadata.name).toMatch(/^[A-Za-z][A-Za-z0-9_-]{15,}$/);
+      passwords.add(pw);
+    }
+    expect(passwords.size).toBe(secrets.length); // one password per user
+    for (const d of objects.filter((o) => o.kind === 'Deployment') as unknown as Deployment[]) {
+      const name = d.metadata.name.replace(/^secbot-/, '');
+      expect(d.spec.template.spec.containers[0]!.env.find((e) => e.name === 'SECBOT_NATS_USER')?.value, name).toBe(name);
+    }
+    // A password given in values is used as is, and a bad one refused.
+    const given = render(['--set', 'secrets.natsPasswords.intake=pGivenPassword0123456789']);
+    expect((given.objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'secbot-intake') as unknown as { stringData: Record<string, string> }).stringData['SECBOT_NATS_PASSWORD']).toBe('pGivenPassword0123456789');
+    const bad = render(['--set', 'secrets.natsPasswords.intake=1234']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.out).toMatch(/secrets.natsPasswords.intake: 16 or more letters/);
+    // The official NATS chart's values include that configuration and read every password from SecBot's Secrets.
+    const nats = parseAllDocuments(readFileSync(join(root, 'deploy/helm/nats-values.yaml'), 'utf8'))[0]!.toJS() as {
+      config: { merge: Record<string, string> };
+      container: { env: Record<string, { valueFrom: { secretKeyRef: { name: string; key: string } } }>; patch: { value: { mountPath: string; name: string } }[] };
+      podTemplate: { patch: { value: { name: string; configMap: { name: string } } }[] };
+      natsBox: { enabled: boolean };
+    };
+    expect(Object.entries(nats.config.merge).find(([k]) => k.endsWith('$include'))?.[1]).toBe('secbot/auth.conf');
+    expect(nats.container.patch[0]!.value).toMatchObject({ name: 'secbot-nats-auth', mountPath: '/etc/nats-config/secbot' });
+    expect(nats.podTemplate.patch[0]!.value).toMatchObject({ name: 'secbot-nats-auth', configMap: { name: 'secbot-nats-auth' } });
+    for (const u of NATS_USERS) {
+      expect(nats.container.env[natsPasswordVariable(u)]?.valueFrom.secretKeyRef, u).toEqual({ name: `secbot-${u}`, key: 'SECBOT_NATS_PASSWORD' });
+    }
+    expect(nats.natsBox.enabled).toBe(false);
+  });
+
+  it('has NetworkPolicies: only intake and results reachable, NATS only from SecBot pods, PostgreSQL only from results', () => {
+    const { objects } = render();
+    type Policy = { metadata: { name: string }; spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress?: { from?: { podSelector?: { matchLabels: Record<string, string> } }[]; ports: { port: number | string }[] }[] } };
+    const policies = new Map((objects.filter((o) => o.kind === 'NetworkPolicy') as unknown as Policy[]).map((p) => [p.metadata.name, p]));
+    expect([...policies.keys()].sort()).toEqual(['secbot-default-deny', 'secbot-intake', 'secbot-nats', 'secbot-postgresql', 'secbot-results']);
+    const deny = policies.get('secbot-default-deny')!;
+    expect(deny.spec.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/part-of': 'secbot', 'app.kubernetes.io/instance': 'secbot' });
+    expect(deny.spec.policyTypes).toEqual(['Ingress']);
+    expect(deny.spec.ingress).toBeUndefined();
+    for (const s of ['intake', 'results']) expect(policies.get(`secbot-${s}`)!.spec.ingress?.[0]?.ports).toEqual([{ port: 'http', protocol: 'TCP' }]);
+    const nats = policies.get('secbot-nats')!;
+    expect(nats.spec.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'nats', 'app.kubernetes.io/instance': 'nats' });
+    const client = nats.spec.ingress!.find((i) => i.ports[0]!.port === 4222)!;
+    expect(client.from).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/part-of': 'secbot', 'app.kubernetes.io/instance': 'secbot' } } }]);
+    const pg = policies.get('secbot-postgresql')!;
+    expect(pg.spec.ingress).toEqual([{ ports: [{ port: 5432, protocol: 'TCP' }], from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'secbot', 'app.kubernetes.io/name': 'results' } } }] }]);
+    // Every SecBot pod carries the labels the policies select on.
+    for (const d of objects.filter((o) => o.kind === 'Deployment') as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }[]) {
+      expect(d.spec.template.metadata.labels).toMatchObject(deny.spec.podSelector.matchLabels);
+    }
+  });
+
+  it('keeps the generated NATS authorization files up to date (scripts/nats-auth-config.ts)', () => {
+    const r = run(process.execPath, [join(root, 'scripts/nats-auth-config.ts'), '--check']);
+    expect(r.code, r.out).toBe(0);
   });
 
   it('autoscales the scanner, keeps its mirrors on a PVC, and exposes intake :5000 and results :5001', () => {
@@ -300,7 +434,8 @@ interface Deployment {
         securityContext: { runAsNonRoot?: boolean };
         containers: {
           image: string;
-          env: { name: string; value?: string }[];
+          env: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
+          envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
           ports: { containerPort: number }[];
           livenessProbe: { httpGet: { path: string } };
           readinessProbe: { httpGet: { path: string } };
@@ -316,32 +451,66 @@ interface Deployment {
 
 // ---------------------------------------------------------------------------------------------------------
 describe('deploy/docker-compose.yml', () => {
-  it('loads with compose-go (docker compose config) and runs NATS with JetStream, PostgreSQL and every service', () => {
-    // The project directory is deploy/, as with `docker compose -f deploy/docker-compose.yml`.
-    const r = run(bin('compose-spec'), ['--format', 'json', 'docker-compose.yml'], { cwd: join(root, 'deploy') });
-    expect(r.code, r.out).toBe(0);
-    const project = JSON.parse(r.out) as {
-      services: Record<string, {
-        build?: { context: string; dockerfile: string };
-        env_file?: { path: string; required: boolean }[];
-        environment?: Record<string, string>;
-        healthcheck?: { test: string[] };
-        command?: string[];
-        volumes?: { source: string; target: string }[];
-        depends_on?: Record<string, unknown>;
-      }>;
-      volumes: Record<string, unknown>;
-    };
+  type Service = {
+    build?: { context: string; dockerfile: string };
+    env_file?: { path: string; required: boolean }[];
+    environment?: Record<string, string>;
+    healthcheck?: { test: string[] };
+    command?: string[];
+    ports?: (string | { host_ip?: string; published?: string; target: number })[];
+    volumes?: { source: string; target: string }[];
+    depends_on?: Record<string, unknown>;
+  };
+  // The project directory is deploy/, as with `docker compose -f deploy/docker-compose.yml`. compose-go's own
+  // command interpolates no variable from the environment (its LoadModel ignores it), so the model is read
+  // as written and ${...} is resolved here, as compose does, with the operator's values of deploy/.env.
+  const load = (args: string[] = []) => run(bin('compose-spec'), [...args, '--format', 'json', 'docker-compose.yml'], { cwd: join(root, 'deploy') });
+  const raw = load(['--no-interpolation']);
+  const model = (raw.code === 0 ? JSON.parse(raw.out) : { services: {} }) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+  const operatorEnv: Record<string, string> = {
+    ...Object.fromEntries(NATS_USERS.map((u) => [natsPasswordVariable(u), `pSENTINEL-${u}-password`])),
+    SECBOT_COMPOSE_POSTGRES_PASSWORD: 'pSENTINEL-pg-password',
+    GITLAB_CONFIGS: '[{"host":"https://gitlab.example.com/","webhook_secret_token":"SENTINEL-webhook","auth_token":"SENTINEL-auth","prefix":"GIT"}]',
+    SCANNER_FINGERPRINT_KEY: 'SENTINEL-fingerprint-key',
+    SECBOT_LINK_SIGNING_KEY: 'SENTINEL-link-signing-key',
+  };
+  const interpolate = (text: string, env: Record<string, string>) =>
+    text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}/g, (_m, name: string, op: string | undefined, arg: string | undefined) =>
+      env[name] ?? (op?.endsWith('-') ? (arg ?? '') : `<missing ${name}>`),
+    );
+  const resolve = <T>(value: T, env: Record<string, string>): T =>
+    (typeof value === 'string'
+      ? interpolate(value, env)
+      : Array.isArray(value)
+        ? value.map((v) => resolve(v, env))
+        : value && typeof value === 'object'
+          ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v, env)]))
+          : value) as T;
+  const project = resolve(model, operatorEnv);
+
+  it('loads with compose-go (docker compose config) and runs NATS with JetStream and authentication, PostgreSQL and every service', () => {
+    expect(raw.code, raw.out).toBe(0);
     expect(Object.keys(project.services).sort()).toEqual([...services, 'nats', 'postgres'].sort());
-    expect(project.services['nats']!.command).toContain('--jetstream');
-    expect(project.services['nats']!.volumes?.some((v) => v.target === '/data' && v.source === 'nats-data')).toBe(true);
+    const nats = project.services['nats']!;
+    expect(nats.command).toEqual(['--config', '/etc/nats/nats-server.conf']);
+    expect(nats.volumes?.some((v) => v.target === '/etc/nats' && v.source === join(root, 'deploy/nats'))).toBe(true);
+    expect(nats.volumes?.some((v) => v.target === '/data' && v.source === 'nats-data')).toBe(true);
+    const conf = readFileSync(join(root, 'deploy/nats/nats-server.conf'), 'utf8');
+    expect(conf).toMatch(/^jetstream \{\n {2}store_dir: \/data\n\}/m);
+    expect(conf).toMatch(/^include \.\/secbot-auth\.conf$/m);
+    expect(readFileSync(join(root, 'deploy/nats/secbot-auth.conf'), 'utf8')).toContain(natsAuthorizationConfig(defaultNatsLayout));
+    for (const u of NATS_USERS) expect(model.services['nats']!.environment?.[natsPasswordVariable(u)], u).toMatch(new RegExp(`^\\$\\{${natsPasswordVariable(u)}:\\?`));
+    expect(nats.ports ?? []).toEqual([]);
+    expect(project.services['postgres']!.ports ?? []).toEqual([]);
     for (const s of services) {
       const svc = project.services[s]!;
       expect(svc.build?.context.replace(/\/$/, ''), s).toBe(root.replace(/\/$/, ''));
       expect(existsSync(join(root, svc.build!.dockerfile)), s).toBe(true);
-      expect(svc.env_file?.map((e) => e.path.slice(root.length))).toEqual(['.env.dev', '.env.override']);
       expect(svc.environment?.['SECBOT_LISTEN_HOST']).toBe('0.0.0.0');
       expect(svc.environment?.['SECBOT_NATS_URL']).toBe('nats://nats:4222');
+      expect(svc.environment?.['SECBOT_NATS_USER'], s).toBe(s);
+      expect(model.services[s]!.environment?.['SECBOT_NATS_PASSWORD'], s).toMatch(new RegExp(`^\\$\\{${natsPasswordVariable(s as never)}:\\?`));
+      expect(svc.environment?.['SECBOT_ENV'], s).toBeUndefined(); // production
       expect(svc.environment?.[ports[s]!.env]).toBe(String(ports[s]!.port));
       expect(svc.healthcheck?.test.join(' '), s).toContain(`http://127.0.0.1:${ports[s]!.port}/readyz`);
       expect(svc.volumes?.some((v) => v.target === svc.environment?.['SECBOT_CONFIG'] && v.source.endsWith('/config.yml')), s).toBe(true);
@@ -349,6 +518,53 @@ describe('deploy/docker-compose.yml', () => {
     }
     expect(project.services['results']!.depends_on?.['postgres']).toBeTruthy();
     expect(project.services['scanner-gitleaks']!.volumes?.some((v) => v.target === '/data')).toBe(true);
+  });
+
+  it('ships no value of .env.dev: no .env file of the repository, every secret from the operator, each service only its own', () => {
+    const text = readFileSync(join(root, 'deploy/docker-compose.yml'), 'utf8');
+    expect(devSecretsIn(text)).toEqual([]);
+    expect(devSecretsIn(readFileSync(join(root, 'deploy/.env.example'), 'utf8'))).toEqual([]);
+    expect(devSecretsIn(JSON.stringify(project))).toEqual([]);
+    expect(text.split('\n').filter((l) => !l.trim().startsWith('#')).join('\n')).not.toMatch(/\.env\.(dev|override)/);
+    for (const s of services) {
+      const svc = model.services[s]!;
+      // Only the service's own optional file, never a shared one.
+      expect(svc.env_file?.map((e) => `${e.path.slice(root.length)}:${e.required}`), s).toEqual([`deploy/secrets/${s}.env:false`]);
+      const secretKeys = Object.keys(svc.environment ?? {}).filter((k) => isSecretSettingName(k) || k === 'SECBOT_POSTGRES_DSN');
+      // A secret has no default: compose refuses to start without it.
+      for (const k of secretKeys) expect(svc.environment![k], `${s} ${k}`).toMatch(/\$\{[A-Z0-9_]+:\?/);
+      const allowed = [...ownSecrets[s]!, 'SECBOT_NATS_PASSWORD'];
+      expect(secretKeys.filter((k) => !allowed.includes(k)), s).toEqual([]);
+    }
+    // The scanner never sees a Slack, DefectDojo or API token.
+    expect(JSON.stringify(model.services['scanner-gitleaks'])).not.toMatch(/SLACK|DEFECTDOJO|API_TOKEN|READ_TOKEN|LINK_SIGNING/);
+    // Without the operator's values compose refuses to start, naming each one.
+    const bare = load();
+    expect(bare.code).not.toBe(0);
+    for (const v of Object.keys(operatorEnv)) expect(bare.out, v).toContain(`required variable ${v} is missing a value`);
+  });
+
+  it('publishes intake and results on 127.0.0.1 only, unless the operator opts out (SECBOT_BIND_ADDRESS)', () => {
+    const published = (p: typeof project) =>
+      Object.entries(p.services).flatMap(([name, svc]) => (svc.ports ?? []).map((port) => `${name} ${typeof port === 'string' ? port : `${port.host_ip ?? ''}:${port.published}:${port.target}`}`));
+    expect(published(project)).toEqual(['intake 127.0.0.1:5000:5000', 'results 127.0.0.1:5001:5001']);
+    const open = resolve(model, { ...operatorEnv, SECBOT_BIND_ADDRESS: '0.0.0.0' });
+    expect(published(open)).toEqual(['intake 0.0.0.0:5000:5000', 'results 0.0.0.0:5001:5001']);
+  });
+
+  it("NATS's configuration parses, and refuses to start without every user's password", () => {
+    const dir = join(root, '.data/deploy-test/nats-conf');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'nats-server.conf'), readFileSync(join(root, 'deploy/nats/nats-server.conf'), 'utf8').replace('store_dir: /data', `store_dir: ${join(dir, 'js')}`));
+    writeFileSync(join(dir, 'secbot-auth.conf'), readFileSync(join(root, 'deploy/nats/secbot-auth.conf'), 'utf8'));
+    const natsServer = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find(existsSync) ?? 'nats-server';
+    const check = (env: Record<string, string>) => spawnSync(natsServer, ['-t', '-c', join(dir, 'nats-server.conf')], { env: { PATH: process.env['PATH'] ?? '', ...env }, encoding: 'utf8' });
+    const ok = check(operatorEnv);
+    expect(ok.status, `${ok.stdout}${ok.stderr}`).toBe(0);
+    const { [natsPasswordVariable('scanner-gitleaks')]: _missing, ...without } = operatorEnv;
+    const refused = check(without);
+    expect(refused.status).not.toBe(0);
+    expect(`${refused.stdout}${refused.stderr}`).toMatch(/SECBOT_NATS_PASSWORD_SCANNER_GITLEAKS/);
   });
 });
 

@@ -66,7 +66,7 @@ async function as(user: NatsUser): Promise<Nats> {
 function violations(nc: Nats['nc']): string[] {
   const seen: string[] = [];
   void (async () => {
-    for await (const s of nc.status()) if (s.type === 'error') seen.push(String((s as { error?: Error }).error?.message ?? s));
+    for await (const s of nc.status()) if (s.type === 'error') seen.push((s as { error?: Error }).error?.message ?? JSON.stringify(s));
   })();
   return seen;
 }
@@ -335,8 +335,8 @@ describe('what a NATS user may not do', () => {
     await expect(
       scanner.jsm.consumers.add(layout.stream, {
         name: 'forger',
-        ack_policy: 'none' as never,
-        deliver_policy: 'all' as never,
+        ack_policy: 'none',
+        deliver_policy: 'all',
         deliver_subject: ExceptionCreatedV1.subject(layout.prefix),
       }),
     ).rejects.toThrow();
@@ -358,13 +358,13 @@ describe('what a NATS user may not do', () => {
     await scanner.js.publish(`$KV.${layout.projectsBucket}.forged`, forged('exception.created'));
     await scanner.jsm.consumers.add(own, {
       name: 'smuggler',
-      ack_policy: 'none' as never,
-      deliver_policy: 'all' as never,
+      ack_policy: 'none',
+      deliver_policy: 'all',
       filter_subject: `$KV.${layout.projectsBucket}.forged`,
       deliver_subject: ExceptionCreatedV1.subject(layout.prefix),
     });
     // The event stream's messages pushed into notifier-slack's memory.
-    await scanner.jsm.consumers.add(layout.stream, { name: 'smuggler', ack_policy: 'none' as never, deliver_policy: 'all' as never, deliver_subject: `$KV.${layout.stream}_notifier_slack.forged` });
+    await scanner.jsm.consumers.add(layout.stream, { name: 'smuggler', ack_policy: 'none', deliver_policy: 'all', deliver_subject: `$KV.${layout.stream}_notifier_slack.forged` });
     await new Promise((r) => setTimeout(r, 1500));
     // Nobody may subscribe to those subjects, so the consumers have no interest to deliver to: nothing moves.
     expect((await scanner.jsm.consumers.info(own, 'smuggler')).delivered.consumer_seq).toBe(0);

@@ -25,13 +25,82 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
-{{- define "secbot.secretName" -}}
-{{- if .Values.secrets.create -}}{{ include "secbot.fullname" . }}{{- else -}}{{ required "secrets.existingSecret is required when secrets.create is false" .Values.secrets.existingSecret }}{{- end -}}
-{{- end -}}
-
 {{- define "secbot.image" -}}
 {{- $root := index . 0 -}}{{- $name := index . 1 -}}
 {{- $repo := $root.Values.image.repository -}}
 {{- if $root.Values.image.registry }}{{ $repo = printf "%s/%s" $root.Values.image.registry $repo }}{{ end -}}
 {{- printf "%s/%s:%s" $repo $name (default $root.Chart.AppVersion $root.Values.image.tag) -}}
+{{- end -}}
+
+{{/*
+The secrets of each service: environment variable -> key under .Values.secrets. Each service's Secret holds
+only these (and its NATS password): the scanner, which reads hostile repositories, never sees the Slack,
+DefectDojo or API tokens. results' SECBOT_POSTGRES_DSN comes from postgresql.* (see secret.yaml).
+*/}}
+{{- define "secbot.secretKeys" -}}
+intake: { GITLAB_CONFIGS: gitlabConfigs }
+results: { SECBOT_API_TOKENS: apiTokens, SECBOT_API_TOKEN: apiToken, SECBOT_READ_TOKEN: readToken, SECBOT_LINK_SIGNING_KEY: linkSigningKey }
+scanner-gitleaks: { GITLAB_CONFIGS: gitlabConfigs, SCANNER_FINGERPRINT_KEY: scannerFingerprintKey }
+output-builtin: {}
+output-defectdojo: { DEFECTDOJO__TOKEN: defectdojoToken }
+notifier-slack: { SLACK_TOKEN: slackToken, SECBOT_LINK_SIGNING_KEY: linkSigningKey }
+notifier-gitlab: { GITLAB_CONFIGS: gitlabConfigs, SECBOT_LINK_SIGNING_KEY: linkSigningKey }
+{{- end -}}
+
+{{/* The Secret of one service (list root name valuesKey): <fullname>-<name>, or <service>.existingSecret. */}}
+{{- define "secbot.serviceSecretName" -}}
+{{- $root := index . 0 -}}{{- $name := index . 1 -}}{{- $key := index . 2 -}}
+{{- $v := index $root.Values $key | default dict -}}
+{{- default (printf "%s-%s" (include "secbot.fullname" $root) $name) $v.existingSecret -}}
+{{- end -}}
+
+{{/*
+The NATS password of a user (list root user secretName): secrets.natsPasswords.<user>, else the one already
+in the user's Secret (kept across upgrades), else a new random one. Passwords start with a letter: the NATS
+server reads them from its environment into its configuration.
+*/}}
+{{- define "secbot.natsPassword" -}}
+{{- $root := index . 0 -}}{{- $user := index . 1 -}}{{- $secret := index . 2 -}}
+{{- $given := index ($root.Values.secrets.natsPasswords | default dict) $user | default "" | toString -}}
+{{- if $given -}}
+{{- if not (regexMatch "^[A-Za-z][A-Za-z0-9_-]{15,}$" $given) }}{{ fail (printf "secrets.natsPasswords.%s: 16 or more letters, digits, _ and -, starting with a letter" $user) }}{{ end -}}
+{{- $given -}}
+{{- else -}}
+{{- $existing := lookup "v1" "Secret" $root.Release.Namespace $secret -}}
+{{- if and $existing $existing.data (hasKey $existing.data "SECBOT_NATS_PASSWORD") -}}
+{{- index $existing.data "SECBOT_NATS_PASSWORD" | b64dec -}}
+{{- else -}}
+{{- printf "p%s" (randAlphaNum 40) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret of one service (list root component), from secrets.* and its NATS password. */}}
+{{- define "secbot.serviceSecret" -}}
+{{- $root := index . 0 -}}{{- $c := index . 1 -}}
+{{- $keys := index (include "secbot.secretKeys" $root | fromYaml) $c.name -}}
+{{- $name := include "secbot.serviceSecretName" (list $root $c.name $c.key) -}}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- include "secbot.labels" $root | nindent 4 }}
+    app.kubernetes.io/name: {{ $c.name }}
+type: Opaque
+stringData:
+  SECBOT_NATS_PASSWORD: {{ include "secbot.natsPassword" (list $root $c.name $name) | quote }}
+  {{- if and (has $c.name (list "intake" "scanner-gitleaks" "notifier-gitlab")) }}
+  GITLAB_CONFIGS: {{ required "secrets.gitlabConfigs is required (JSON list of GitLab instances)" $root.Values.secrets.gitlabConfigs | quote }}
+  {{- end }}
+  {{- if and (eq $c.name "results") $root.Values.postgresql.dsn (not $root.Values.postgresql.existingSecret) }}
+  SECBOT_POSTGRES_DSN: {{ $root.Values.postgresql.dsn | quote }}
+  {{- end }}
+  {{- range $env, $valuesKey := $keys }}
+  {{- if ne $env "GITLAB_CONFIGS" }}
+  {{- with index $root.Values.secrets $valuesKey }}
+  {{ $env }}: {{ . | quote }}
+  {{- end }}
+  {{- end }}
+  {{- end }}
 {{- end -}}
