@@ -54,6 +54,8 @@ export type Evaluation =
   | { status: 'error'; reason: string; scanned: RangeStats };
 
 const NO_STATS: RangeStats = { commits: 0, bytes: 0 };
+/** Past this many boundary commits, the scan selects by the tips' glob instead of naming them in argv. */
+const MAX_BOUNDARY_ARGS = 64;
 
 /**
  * The gate rule, for one commit: scan the commits of `head` no earlier evaluation scanned (under this scope),
@@ -70,16 +72,19 @@ export async function evaluateCommit(input: EvaluationInput): Promise<Evaluation
   const findingRefs = findingsPrefix(component);
 
   let record = await records.get(host, project);
-  await restoreRefs(mirror, record, component, scope);
+  const tips = await restoreRefs(mirror, record, component, scope);
 
-  const selection = [head, '--not', `--glob=${tipsPrefix}*`];
-  const newCommits = await mirror.count(selection);
+  // One walk: the commits of head's history under no scanned tip, and its boundary. Tips form an antichain
+  // (each new tip replaces those it covers), so the tips head covers are among the boundary commits; one
+  // missed (after a race between replicas) is a stale cache entry, never a lost finding.
+  const walk = await mirror.walk([head, '--not', `--glob=${tipsPrefix}*`]);
   let scanned = NO_STATS;
   let found: StoredFinding[] = [];
   let raw: GitleaksReportFinding[] = [];
-  if (newCommits > 0) {
-    const octopus = await mirror.count(['--min-parents=3', ...selection]);
-    const [outcome, stats] = await Promise.all([detectAll(input, selection, octopus > 0), mirror.rangeStats(selection)]);
+  if (walk.commits > 0) {
+    // The same commits as the glob, named by the few boundary commits (never thousands of SHAs in argv).
+    const selection = walk.boundary.length <= MAX_BOUNDARY_ARGS ? [head, ...(walk.boundary.length ? ['--not', ...walk.boundary] : [])] : [head, '--not', `--glob=${tipsPrefix}*`];
+    const [outcome, stats] = await Promise.all([detectAll(input, selection, walk.octopus), mirror.rangeStats(selection)]);
     scanned = stats;
     if (outcome.status === 'error') return { status: 'error', reason: outcome.reason, scanned };
     raw = outcome.findings;
@@ -94,16 +99,14 @@ export async function evaluateCommit(input: EvaluationInput): Promise<Evaluation
     const knownKeys = new Set(known.map(findingKey));
     found = dedupe(normalised).filter((f) => !knownKeys.has(findingKey(f)));
     if (found.length) record = await records.update(host, project, (r) => addFindings(r, component, found));
-    const tipRef = `${tipsPrefix}${head}`;
-    const covered = await mirror.locked(async () => {
-      const reachable = await mirror.refsMergedInto(head, tipsPrefix);
-      await mirror.updateRefs([
+    const covered = walk.boundary.filter((sha) => tips.has(sha) && sha !== head);
+    await mirror.locked(() =>
+      mirror.updateRefs([
         ...found.map((f) => ({ ref: `${findingRefs}${findingRefId(findingKey(f))}`, sha: f.commit })),
-        { ref: tipRef, sha: head },
-        ...reachable.filter((r) => r !== tipRef).map((ref) => ({ ref, delete: true as const })),
-      ]);
-      return reachable.map((r) => r.slice(tipsPrefix.length));
-    });
+        { ref: `${tipsPrefix}${head}`, sha: head },
+        ...covered.map((sha) => ({ ref: `${tipsPrefix}${sha}`, delete: true as const })),
+      ]),
+    );
     record = await records.update(host, project, (r) => recordTip(r, component, scope, head, covered));
   }
 
@@ -131,21 +134,26 @@ const refsOf = (record: ProjectRecord, component: string): Map<string, StoredFin
  * first, then tips, and only for commits the mirror has (the rest come back with the commits, or cost a
  * rescan).
  */
-async function restoreRefs(mirror: Mirror, record: ProjectRecord, component: string, scope: string): Promise<void> {
+async function restoreRefs(mirror: Mirror, record: ProjectRecord, component: string, scope: string): Promise<Set<string>> {
+  const tipsPrefix = scannedPrefix(component, scope);
+  const haveTips = await mirror.refs(tipsPrefix);
+  const tips = new Set([...haveTips.values()]);
   const c = record.components[component];
-  if (!c) return;
+  if (!c) return tips;
   const want = new Map<string, string>();
   for (const [key, f] of Object.entries(c.findings)) want.set(`${findingsPrefix(component)}${findingRefId(key)}`, f.commit);
-  for (const tip of c.tips[scope] ?? []) want.set(`${scannedPrefix(component, scope)}${tip}`, tip);
-  if (want.size === 0) return;
-  const have = new Map([...(await mirror.refs(findingsPrefix(component))), ...(await mirror.refs(scannedPrefix(component, scope)))]);
+  for (const tip of c.tips[scope] ?? []) want.set(`${tipsPrefix}${tip}`, tip);
+  if (want.size === 0) return tips;
+  const have = new Map([...(await mirror.refs(findingsPrefix(component))), ...haveTips]);
   const missing = [...want].filter(([ref]) => !have.has(ref));
-  if (missing.length === 0) return;
+  if (missing.length === 0) return tips;
   const present = await mirror.present([...new Set(missing.map(([, sha]) => sha))]);
   const updates = missing.filter(([, sha]) => present.has(sha)).map(([ref, sha]) => ({ ref, sha }));
   // Findings before tips: a tip without its findings would hide them.
   updates.sort((a, b) => Number(a.ref.startsWith('refs/secbot/scanned/')) - Number(b.ref.startsWith('refs/secbot/scanned/')));
   if (updates.length) await mirror.locked(() => mirror.updateRefs(updates));
+  for (const u of updates) if (u.ref.startsWith(tipsPrefix)) tips.add(u.sha);
+  return tips;
 }
 
 /**

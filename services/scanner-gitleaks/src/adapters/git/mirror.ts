@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RetryableError, TerminalError } from '@secbot/service-kit';
 import { childEnv, run, type RunResult } from '../process/run.ts';
@@ -23,6 +23,8 @@ export interface MirrorsOptions {
   lockStaleMs?: number;
   /** Loose objects (small fetches arrive loose) above which the mirror is repacked after a fetch. */
   looseObjectLimit?: number;
+  /** Loose refs above which the mirror's refs are packed. */
+  looseRefLimit?: number;
 }
 
 export interface RangeStats {
@@ -49,10 +51,11 @@ export interface Mirror {
    * mirror happen under its lock.
    */
   updateRefs(updates: Array<{ ref: string; sha: string } | { ref: string; delete: true }>): Promise<void>;
-  /** Commits in `revisions` (e.g. `[head, '--not', '--glob=refs/x/*']`), counted by git. */
-  count(revisions: string[]): Promise<number>;
-  /** The parents of a commit. */
-  parents(commit: string): Promise<string[]>;
+  /**
+   * One walk of `revisions`: how many commits, whether any is an octopus merge, and the boundary (the excluded
+   * commits whose children are in the walk; `head --not <boundary>` selects the same commits).
+   */
+  walk(revisions: string[]): Promise<{ commits: number; octopus: boolean; boundary: string[] }>;
   /** Runs `fn` while holding the mirror's lock (the one fetches take). */
   locked<T>(fn: () => Promise<T>): Promise<T>;
 }
@@ -141,16 +144,24 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
       const input = updates.map((u) => ('delete' in u ? `delete ${u.ref}\n` : `update ${u.ref} ${u.sha}\n`)).join('');
       const r = await git(['-C', dir, 'update-ref', '--no-deref', '--stdin'], { input });
       if (r.code !== 0) throw new RetryableError(`git update-ref failed: ${gitErrorSummary(r.stderr, [])}`);
+      await packRefs(dir);
     },
-    async count(revisions) {
-      const r = await git(['-C', dir, 'rev-list', '--count', ...revisions]);
-      if (r.code !== 0) throw new TerminalError(`git rev-list --count failed: ${gitErrorSummary(r.stderr, [])}`);
-      return Number(r.stdout.toString('utf8').trim());
-    },
-    async parents(commit) {
-      const r = await git(['-C', dir, 'rev-list', '--parents', '-n', '1', commit]);
-      if (r.code !== 0) throw new TerminalError(`git rev-list --parents failed: ${gitErrorSummary(r.stderr, [])}`);
-      return r.stdout.toString('utf8').trim().split(' ').slice(1);
+    async walk(revisions) {
+      const r = await git(['-C', dir, 'rev-list', '--boundary', '--parents', ...revisions]);
+      if (r.code !== 0) throw new TerminalError(`git rev-list --boundary failed: ${gitErrorSummary(r.stderr, [])}`);
+      let commits = 0;
+      let octopus = false;
+      const boundary: string[] = [];
+      for (const line of r.stdout.toString('utf8').split('\n')) {
+        if (!line) continue;
+        if (line.startsWith('-')) {
+          boundary.push(line.slice(1).split(' ')[0] ?? '');
+          continue;
+        }
+        commits++;
+        if (line.split(' ').length > 3) octopus = true;
+      }
+      return { commits, octopus, boundary: boundary.filter(Boolean) };
     },
     locked(fn) {
       return withFileLock(`${dir}.lock`, lockOptions, fn);
@@ -193,6 +204,7 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
             );
         }
         await compact(dir);
+        await packRefs(dir);
         await writeCommitGraph(dir);
         return mirror;
       });
@@ -221,6 +233,15 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
     if (configured.has(dir)) return;
     for (const [k, v] of MIRROR_CONFIG) await git(['-C', dir, 'config', k, v]);
     configured.add(dir);
+  }
+
+  /**
+   * Thousands of loose ref files (a tip per scanned head, a ref per finding) make every walk that reads them
+   * slow: pack them once enough have piled up. A few loose refs cost nothing.
+   */
+  async function packRefs(dir: string): Promise<void> {
+    const entries = await readdir(join(dir, 'refs'), { recursive: true, withFileTypes: true }).catch(() => []);
+    if (entries.filter((e) => e.isFile()).length > (opts.looseRefLimit ?? 100)) await git(['-C', dir, 'pack-refs', '--all', '--prune']);
   }
 
   async function writeCommitGraph(dir: string): Promise<void> {
@@ -258,6 +279,8 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
       '--no-auto-maintenance',
       '--no-write-commit-graph',
       ...(tolerateMissing ? [] : ['--prune']),
+      // Tell the server what we have from the branches only, not from thousands of SecBot's own refs.
+      '--negotiation-tip=refs/heads/*',
       remote.url,
       ...refspecs,
     ];
