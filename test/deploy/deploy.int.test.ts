@@ -122,7 +122,7 @@ describe('production bundles (scripts/build-bundles.ts)', () => {
   });
 
   it('starts every bundle from its own folder against NATS and PostgreSQL, ready on /readyz, and stops on SIGTERM', async () => {
-    const gitlab = JSON.stringify([{ host: 'http://example.com/', webhook_secret_token: 'deploy-test-webhook-secret', auth_token: 'deploy-test-token', prefix: 'GIT_LOCAL' }]);
+    const gitlab = JSON.stringify([{ host: 'http://example.com/', webhook_secret_token: 'deploy-test-webhook-secret', auth_token: 'deploy-test-token', prefix: 'GIT_LOCAL', insecure: true }]);
     const scannerData = join(root, '.data/deploy-test/scanner');
     mkdirSync(scannerData, { recursive: true });
     const started = await Promise.all(

@@ -123,7 +123,7 @@ jobs:
     SECBOT_STREAM_DUPLICATE_WINDOW_SECONDS: '120',
     SCANNER_PROJECTS_BUCKET: layout.projectsBucket,
   };
-  const gitlabConfigs = JSON.stringify([{ host: gitlab.url, webhook_secret_token: webhookSecret, auth_token: gitlab.token, prefix: 'GIT_LOCAL' }]);
+  const gitlabConfigs = JSON.stringify([{ host: gitlab.url, webhook_secret_token: webhookSecret, auth_token: gitlab.token, prefix: 'GIT_LOCAL', insecure: true }]);
   // Each service gets only its own secrets, as the Helm chart's Secret per service gives them.
   const secrets: Record<(typeof services)[number], Record<string, string>> = {
     intake: { GITLAB_CONFIGS: gitlabConfigs },

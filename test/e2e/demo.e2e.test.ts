@@ -30,7 +30,7 @@ afterAll(async () => {
 });
 
 it('make demo: a planted fake key in a local repository, served over smart HTTP and pushed, ends in fail', async () => {
-  const gitlabConfigs = JSON.stringify([{ host: gitUrl, webhook_secret_token: system.webhookSecret, auth_token: 'demo-e2e-git-token', prefix: 'GIT_LOCAL' }]);
+  const gitlabConfigs = JSON.stringify([{ host: gitUrl, webhook_secret_token: system.webhookSecret, auth_token: 'demo-e2e-git-token', prefix: 'GIT_LOCAL', insecure: true }]);
   const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
     const p = spawn(process.execPath, [demo], {
       env: { PATH: process.env['PATH'], GITLAB_CONFIGS: gitlabConfigs, SECBOT_DEMO_GIT_URL: gitUrl, SECBOT_DEMO_INTAKE_URL: system.intakeUrl, SECBOT_DEMO_RESULTS_URL: system.resultsUrl },

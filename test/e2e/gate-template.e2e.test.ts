@@ -60,7 +60,7 @@ beforeAll(async () => {
     {
       ...streamEnv(nats.stream),
       SECBOT_CONFIG: join(dir, 'config.yml'),
-      GITLAB_CONFIGS: JSON.stringify([{ host: gitlab.url, webhook_secret_token: 'gate-hook-secret', auth_token: 'glpat-gate', prefix: 'GIT_LOCAL' }]),
+      GITLAB_CONFIGS: JSON.stringify([{ host: gitlab.url, webhook_secret_token: 'gate-hook-secret', auth_token: 'glpat-gate', prefix: 'GIT_LOCAL', insecure: true }]),
       LOG_LEVEL: 'warn',
     },
     { port: 0, logDestination: captureLogs() },

@@ -91,7 +91,7 @@ describe('secbot enroll with real NATS, a real scanner-gitleaks and a fake GitLa
     scanner = await startScannerGitleaks(
       {
         ...streamEnv(nats.stream),
-        GITLAB_CONFIGS: JSON.stringify([{ host: gitlab.url, webhook_secret_token: 'webhook-secret-1', auth_token: gitlab.token, prefix: 'GIT_LOCAL' }]),
+        GITLAB_CONFIGS: JSON.stringify([{ host: gitlab.url, webhook_secret_token: 'webhook-secret-1', auth_token: gitlab.token, prefix: 'GIT_LOCAL', insecure: true }]),
         SECBOT_CONFIG: config,
         SCANNER_DATA_DIR: join(dataDir, 'data'),
         SCANNER_FINGERPRINT_KEY: 'test-fingerprint-key-0123456789',

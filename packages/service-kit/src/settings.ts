@@ -43,12 +43,25 @@ export const GitLabInstanceConfig = z.object({
   webhook_secret_token: z.string().min(8, 'must be at least 8 characters'),
   auth_token: z.string().min(1),
   prefix: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, _ . - (as in GIT_LOCAL)'),
+  /**
+   * true: the instance may be reached over plain http (a development or test GitLab). Its tokens, webhook
+   * bodies and clones then cross the network in clear, so an `http://` host is refused without it.
+   */
+  insecure: z.boolean().optional(),
+}).superRefine((c, ctx) => {
+  if (c.insecure !== true && URL.parse(c.host)?.protocol === 'http:') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['host'],
+      message: 'uses http, which sends the instance\'s tokens in clear: use https, or set "insecure": true for a development instance',
+    });
+  }
 });
 export type GitLabInstanceConfig = z.infer<typeof GitLabInstanceConfig>;
 
 export const GitLabConfigs = z
-  .string({ error: 'is required: a JSON list of {host, webhook_secret_token, auth_token, prefix}' })
-  .min(1, 'is required: a JSON list of {host, webhook_secret_token, auth_token, prefix}')
+  .string({ error: 'is required: a JSON list of {host, webhook_secret_token, auth_token, prefix[, insecure]}' })
+  .min(1, 'is required: a JSON list of {host, webhook_secret_token, auth_token, prefix[, insecure]}')
   .transform((text, ctx) => {
     try {
       return JSON.parse(text) as unknown;

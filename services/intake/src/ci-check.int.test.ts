@@ -43,9 +43,9 @@ describe('POST /v1/gitlab/ci/checks (a CI job announces its commit)', () => {
         ...streamEnv(nats.stream),
         SECBOT_CONFIG: join(dir, 'config.yml'),
         GITLAB_CONFIGS: JSON.stringify([
-          { host: gitlab.url, webhook_secret_token: 'hook-secret-ci', auth_token: 'glpat-ci', prefix: 'GIT_LOCAL' },
+          { host: gitlab.url, webhook_secret_token: 'hook-secret-ci', auth_token: 'glpat-ci', prefix: 'GIT_LOCAL', insecure: true },
           // An instance whose API does not answer.
-          { host: 'http://localhost:1/', webhook_secret_token: 'hook-secret-down', auth_token: 'glpat-down', prefix: 'DOWN' },
+          { host: 'http://localhost:1/', webhook_secret_token: 'hook-secret-down', auth_token: 'glpat-down', prefix: 'DOWN', insecure: true },
         ]),
       },
       { port: 0, logDestination: captureLogs() },

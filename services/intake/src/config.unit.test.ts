@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '@secbot/service-kit';
+import { ConfigError, GitLabConfigs } from '@secbot/service-kit';
 import { expect, it } from 'vitest';
 import { readIntakeConfig } from './service.ts';
 
@@ -29,4 +29,18 @@ it('stops start-up listing the environment and the policy problems together, wit
   expect(problems).toMatch(/GITLAB_CONFIGS\.0\.prefix/);
   expect(problems).toMatch(/jobs\.0\.scans\.0: component "s" is a notifier, not a scan/);
   expect(problems).not.toContain('very-secret-auth');
+});
+
+it('refuses an http GitLab instance unless it is marked insecure (tokens would cross the network in clear)', () => {
+  const configs = (entry: Record<string, unknown>) => JSON.stringify([{ webhook_secret_token: 'webhook-secret', auth_token: 'glpat-x', prefix: 'GIT', ...entry }]);
+  const parse = (entry: Record<string, unknown>) => GitLabConfigs.safeParse(configs(entry));
+
+  expect(parse({ host: 'https://gitlab.example.com/' }).success).toBe(true);
+  expect(parse({ host: 'http://gitlab.example.com/', insecure: true }).success).toBe(true);
+  const refused = parse({ host: 'http://gitlab.example.com/' });
+  expect(refused.success).toBe(false);
+  expect(refused.error?.issues[0]).toMatchObject({ path: [0, 'host'], message: expect.stringMatching(/"insecure": true/) as unknown });
+  for (const host of ['javascript://gitlab.example.com/', 'file:///etc/passwd', 'ftp://gitlab.example.com/']) {
+    expect(parse({ host, insecure: true }).success, host).toBe(false);
+  }
 });

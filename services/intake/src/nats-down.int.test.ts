@@ -19,7 +19,7 @@ it('answers 503 and starts nothing while JetStream cannot store the event', asyn
       SECBOT_STREAM: stream.name,
       SECBOT_SUBJECT_PREFIX: stream.prefix,
       SECBOT_CONFIG: join(dir, 'config.yml'),
-      GITLAB_CONFIGS: JSON.stringify([{ host: 'http://example.com/', webhook_secret_token: 'down-test-secret', auth_token: 't', prefix: 'GIT_LOCAL' }]),
+      GITLAB_CONFIGS: JSON.stringify([{ host: 'http://example.com/', webhook_secret_token: 'down-test-secret', auth_token: 't', prefix: 'GIT_LOCAL', insecure: true }]),
     },
     { port: 0, logDestination: captureLogs() },
   );

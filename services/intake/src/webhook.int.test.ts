@@ -47,7 +47,7 @@ beforeAll(async () => {
       SECBOT_CONFIG: join(dir, 'config.yml'),
       INTAKE_BODY_LIMIT_BYTES: String(64 * 1024),
       GITLAB_CONFIGS: JSON.stringify([
-        { host: 'http://example.com/', webhook_secret_token: WEBHOOK_SECRET, auth_token: AUTH_TOKEN, prefix: 'GIT_LOCAL' },
+        { host: 'http://example.com/', webhook_secret_token: WEBHOOK_SECRET, auth_token: AUTH_TOKEN, prefix: 'GIT_LOCAL', insecure: true },
         { host: 'https://gitlab.other.test/', webhook_secret_token: OTHER_SECRET, auth_token: 'other-auth', prefix: 'OTHER' },
       ]),
       LOG_LEVEL: 'info',

@@ -72,7 +72,7 @@ describe('notifier-gitlab on JetStream', () => {
     service = await startNotifierGitLab(
       {
         ...streamEnv(nats.stream),
-        GITLAB_CONFIGS: JSON.stringify([{ host: gitlab.url, webhook_secret_token: 'int-webhook-secret', auth_token: gitlab.token, prefix: 'GIT_LOCAL' }]),
+        GITLAB_CONFIGS: JSON.stringify([{ host: gitlab.url, webhook_secret_token: 'int-webhook-secret', auth_token: gitlab.token, prefix: 'GIT_LOCAL', insecure: true }]),
         RESULTS_PUBLIC_URL: 'https://secbot.example.com',
         SECBOT_LINK_SIGNING_KEY: LINK_KEY,
       },

@@ -19,7 +19,7 @@ const instances = GitLabConfigs.safeParse(env['GITLAB_CONFIGS']);
 const instance = instances.success ? instances.data.find((i) => new URL(i.host).href === new URL(gitUrl).href) : undefined;
 if (!instance) {
   say(`GITLAB_CONFIGS has no instance with host ${gitUrl}. Add one (in .env.override) for intake and the scanner, e.g.:`);
-  say(`  GITLAB_CONFIGS='[{"host":"${gitUrl}","webhook_secret_token":"demo-webhook-secret","auth_token":"demo-git-token","prefix":"GIT_DEMO"}]'`);
+  say(`  GITLAB_CONFIGS='[{"host":"${gitUrl}","webhook_secret_token":"demo-webhook-secret","auth_token":"demo-git-token","prefix":"GIT_DEMO","insecure":true}]'`);
   process.exit(1);
 }
 

@@ -40,7 +40,7 @@ describe('several scanners and a killed one', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'scanner-replicas-'));
     env = {
       ...streamEnv(nats.stream),
-      GITLAB_CONFIGS: JSON.stringify([{ host: gitlab.url, webhook_secret_token: 'webhook-secret-1', auth_token: gitlab.token, prefix: 'GIT_LOCAL' }]),
+      GITLAB_CONFIGS: JSON.stringify([{ host: gitlab.url, webhook_secret_token: 'webhook-secret-1', auth_token: gitlab.token, prefix: 'GIT_LOCAL', insecure: true }]),
       SCANNER_DATA_DIR: dataDir,
       SCANNER_FINGERPRINT_KEY: 'test-fingerprint-key-0123456789',
       SCANNER_ACK_WAIT_SECONDS: '2',

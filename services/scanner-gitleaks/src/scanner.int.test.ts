@@ -54,8 +54,8 @@ describe('scanner-gitleaks with real NATS, git and gitleaks', () => {
       {
         ...streamEnv(nats.stream),
         GITLAB_CONFIGS: JSON.stringify([
-          { host: gitlab.url, webhook_secret_token: 'webhook-secret-1', auth_token: gitlab.token, prefix: 'GIT_LOCAL' },
-          { host: wrongTokenGitlab.url, webhook_secret_token: 'webhook-secret-2', auth_token: 'not-the-right-token', prefix: 'GIT_OTHER' },
+          { host: gitlab.url, webhook_secret_token: 'webhook-secret-1', auth_token: gitlab.token, prefix: 'GIT_LOCAL', insecure: true },
+          { host: wrongTokenGitlab.url, webhook_secret_token: 'webhook-secret-2', auth_token: 'not-the-right-token', prefix: 'GIT_OTHER', insecure: true },
         ]),
         SCANNER_DATA_DIR: dataDir,
         SCANNER_FINGERPRINT_KEY: 'test-fingerprint-key-0123456789',

@@ -67,7 +67,7 @@ export async function startSystem(opts: {
     SECBOT_READ_TOKEN: readToken,
     SECBOT_LINK_SIGNING_KEY: linkSigningKey,
     RESULTS_PUBLIC_URL: `http://127.0.0.1:${ports['results']}`,
-    GITLAB_CONFIGS: JSON.stringify([{ host: opts.gitlabUrl, webhook_secret_token: webhookSecret, auth_token: opts.gitlabToken, prefix: 'GIT_LOCAL' }]),
+    GITLAB_CONFIGS: JSON.stringify([{ host: opts.gitlabUrl, webhook_secret_token: webhookSecret, auth_token: opts.gitlabToken, prefix: 'GIT_LOCAL', insecure: true }]),
     SCANNER_FINGERPRINT_KEY: `e2e-fingerprint-key-${randomBytes(8).toString('hex')}`,
     SCANNER_DATA_DIR: join(dir, 'scanner'),
     SCANNER_REPORT_BUCKET: `${nats.stream.name}_reports`,
