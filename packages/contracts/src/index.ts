@@ -2,6 +2,7 @@ export * from './check-id.ts';
 export * from './envelope.ts';
 export * from './shared.ts';
 export * from './stream.ts';
+export * from './git-names.ts';
 export { EventReceivedV1 } from './event-received.v1.ts';
 export { ScanCompletedV1 } from './scan-completed.v1.ts';
 export { OutputCompletedV1, evaluationRevision, REVISIONS_PER_EVALUATION } from './output-completed.v1.ts';

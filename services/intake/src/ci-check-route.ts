@@ -1,4 +1,4 @@
-import { EventReceivedV1, GitSha, securityCheckId, type ChangeRange } from '@secbot/contracts';
+import { EventReceivedV1, GitSha, isGitRefName, isProjectPath, securityCheckId, type ChangeRange } from '@secbot/contracts';
 import {
   ErrorBody,
   RetryableError,
@@ -23,11 +23,11 @@ export interface CiCheckDeps {
   now?: () => Date;
 }
 
-const Branch = z.string().min(1).max(255).regex(/^[^\s\0]+$/, 'must be a ref name');
+const Branch = z.string().min(1).max(255).refine(isGitRefName, 'must be a branch or tag name git accepts (git check-ref-format), not starting with -');
 
 const CiCheckBody = z.strictObject({
   host: z.string().min(1).max(255).describe('CI_SERVER_HOST'),
-  project: z.string().min(1).max(500).describe('CI_PROJECT_PATH'),
+  project: z.string().min(1).max(500).refine(isProjectPath, 'must be a GitLab project path (group/project)').describe('CI_PROJECT_PATH'),
   sha: GitSha.describe('CI_COMMIT_SHA'),
   ref: Branch.optional().describe('CI_COMMIT_BRANCH (branch pipelines)'),
   tag: Branch.optional().describe('CI_COMMIT_TAG (tag pipelines)'),

@@ -1,3 +1,4 @@
+import { isBranchOrTagRef, isGitRefName, isProjectPath } from '@secbot/contracts';
 import { z } from 'zod';
 
 /**
@@ -7,19 +8,23 @@ import { z } from 'zod';
  */
 export const ZERO_SHA = '0000000000000000000000000000000000000000';
 const Sha = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, 'must be a full commit sha');
+/** Names that reach git: refused when git could read them as an option, a refspec or a path elsewhere. */
+const Branch = z.string().refine(isGitRefName, 'must be a branch name git accepts (git check-ref-format), not starting with -');
+const Ref = z.string().refine(isBranchOrTagRef, 'must be refs/heads/<branch> or refs/tags/<tag> with a name git accepts');
+const ProjectPath = z.string().refine(isProjectPath, 'must be a GitLab project path (group/project: letters, digits, _ . -)');
 
 const ProjectPayload = z.object({
   id: z.number().int().optional(),
   web_url: z.url(),
   git_http_url: z.url(),
-  path_with_namespace: z.string().min(1),
-  default_branch: z.string().nullish(),
+  path_with_namespace: ProjectPath,
+  default_branch: Branch.nullish(),
 });
 
 export const PushPayload = z.object({
   before: Sha,
   after: Sha,
-  ref: z.string().min(1),
+  ref: Ref,
   /** null when a ref is deleted; for tags, the commit the tag points to. */
   checkout_sha: Sha.nullish(),
   user_id: z.number().int().optional(),
@@ -39,8 +44,8 @@ export const MergeRequestPayload = z.object({
   object_attributes: z.object({
     id: z.number().int().optional(),
     iid: z.number().int(),
-    target_branch: z.string().min(1),
-    source_branch: z.string().min(1),
+    target_branch: Branch,
+    source_branch: Branch,
     source_project_id: z.number().int().optional(),
     target_project_id: z.number().int().optional(),
     title: z.string().optional(),

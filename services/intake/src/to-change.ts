@@ -104,24 +104,24 @@ export function mergeRequestToChange(p: MergeRequestPayload): ChangeDecision {
   };
 }
 
+/** A link SecBot may show people (commit, merge request): http(s) only, never `javascript:` or `data:`. */
 function isUrl(u: string | undefined): u is string {
-  if (!u) return false;
-  try {
-    new URL(u);
-    return true;
-  } catch {
-    return false;
-  }
+  const protocol = u ? URL.parse(u)?.protocol : undefined;
+  return protocol === 'https:' || protocol === 'http:';
 }
 
-/** True when every URL has the instance's host and port, so a token for one GitLab never reaches another. */
-export function urlsBelongTo(instanceUrl: string, urls: string[]): boolean {
-  const host = new URL(instanceUrl).host.toLowerCase();
+/**
+ * True when every URL is on the instance: the same host and port, and a scheme SecBot may use with it: https,
+ * or http as well when the instance is marked `insecure` in GITLAB_CONFIGS. Any other scheme (`javascript:`,
+ * `file:`, `ssh:`, `git:` ...) is refused, whatever its host says, so a token for one GitLab never reaches
+ * another, nor travels in clear to one that should be reached over https.
+ */
+export function urlsBelongTo(instance: { host: string; insecure?: boolean | undefined }, urls: string[]): boolean {
+  const base = new URL(instance.host);
+  const host = base.host.toLowerCase();
+  const schemes = instance.insecure === true ? ['https:', 'http:'] : ['https:'];
   return urls.every((u) => {
-    try {
-      return new URL(u).host.toLowerCase() === host;
-    } catch {
-      return false;
-    }
+    const url = URL.parse(u);
+    return url !== null && schemes.includes(url.protocol) && url.host.toLowerCase() === host && url.username === '' && url.password === '';
   });
 }

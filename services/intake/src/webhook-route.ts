@@ -98,7 +98,7 @@ export function registerWebhookRoute(app: HttpServer, deps: WebhookDeps): void {
       if ('ignored' in decision) return reply.status(200).send({ status: 'ignored', reason: decision.ignored });
       const { change } = decision;
 
-      const instance = candidates.find((c) => urlsBelongTo(c.host, change.urls));
+      const instance = candidates.find((c) => urlsBelongTo(c, change.urls));
       if (!instance) {
         deps.log.warn({ project: change.project.pathWithNamespace }, 'Webhook refused: project URL outside the instance');
         return reply.status(403).send({

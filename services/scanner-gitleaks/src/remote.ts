@@ -1,8 +1,6 @@
-import type { EventReceivedV1 } from '@secbot/contracts';
+import { isProjectPath, type EventReceivedV1 } from '@secbot/contracts';
 import type { GitLabInstanceConfig } from '@secbot/service-kit';
 import type { Remote } from './adapters/git/mirror.ts';
-
-const PROJECT_PATH = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$/;
 
 const normalise = (url: string): string => {
   const u = new URL(url);
@@ -35,7 +33,12 @@ export function remoteByHost(host: string, path: string, instances: GitLabInstan
 }
 
 function remoteOf(config: GitLabInstanceConfig, path: string): { ok: true; remote: Remote } | { ok: false; reason: string } {
-  if (!PROJECT_PATH.test(path) || path.split('/').some((s) => s === '.' || s === '..' || s.endsWith('.git'))) {
+  // GITLAB_CONFIGS allows only these (https, or http with "insecure": true); checked again where the token is used.
+  const protocol = URL.parse(config.host)?.protocol;
+  if (protocol !== 'https:' && !(protocol === 'http:' && config.insecure === true)) {
+    return { ok: false, reason: `The GitLab instance ${config.prefix} is not an https URL (http needs "insecure": true in GITLAB_CONFIGS); the scanner does not send its token there.` };
+  }
+  if (!isProjectPath(path)) {
     return { ok: false, reason: `The project path ${JSON.stringify(path.slice(0, 200))} is not a GitLab project path.` };
   }
   const url = new URL(`${path}.git`, normalise(config.host)).href;

@@ -21,7 +21,24 @@ describe('remoteFor', () => {
     ['another URL', event('group/app', 'https://other.example.com/')],
     ['a path that climbs out', event('group/../../admin')],
     ['a path with a scheme', event('https://x/y')],
+    ['a path that climbs out from the start', event('../../etc')],
+    ['a path git would read as an option', event('-oProxyCommand=x/y')],
+    ['a segment that is an option', event('group/--upload-pack=touch')],
   ])('refuses %s', (_name, e) => {
     expect(remoteFor(e, instances).ok).toBe(false);
+  });
+});
+
+describe('the instance URL the token is sent to', () => {
+  it.each([
+    ['javascript:', 'javascript://gitlab.example.com/gitlab', false],
+    ['file:', 'file:///gitlab.example.com/gitlab', false],
+    ['http without "insecure"', 'http://gitlab.example.com/gitlab', false],
+    ['http marked insecure', 'http://gitlab.example.com/gitlab', true],
+  ])('%s', (_name, host, insecure) => {
+    const config = { ...instances[0]!, host, ...(insecure ? { insecure: true } : {}) };
+    const r = remoteFor(event('group/app', `${host}/`), [config]);
+
+    expect(r.ok).toBe(insecure);
   });
 });
