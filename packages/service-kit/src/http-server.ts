@@ -29,9 +29,42 @@ export interface HttpServerOptions {
   readiness: Record<string, () => Promise<void>>;
   openapi?: { title: string; description: string; version: string };
   bodyLimit?: number;
+  /**
+   * Which peers' X-Forwarded-For to believe for the client address (`req.ip`, which rate limits key on):
+   * false (the default) takes the TCP peer; a number of hops, or addresses/CIDRs of the reverse proxies.
+   * Believing every peer would let any client pick its own address.
+   */
+  trustProxy?: boolean | number | string;
 }
 
+/**
+ * A service's `*_TRUSTED_PROXIES` setting: the reverse proxies whose X-Forwarded-For names the client, as a
+ * number of hops (`1`) or their addresses and CIDRs (`10.0.0.0/8,127.0.0.1`). Unset: none, the client is the
+ * TCP peer. Rate limits per client rely on it: behind a proxy without it, every client is the proxy.
+ */
+export const TrustedProxies = z
+  .string()
+  .trim()
+  .refine(
+    (v) => v === '' || /^\d{1,2}$/.test(v) || v.split(',').every((p) => /^([0-9A-Fa-f:.]+(\/\d{1,3})?|loopback|linklocal|uniquelocal)$/.test(p.trim())),
+    'must be a number of hops, or a comma-separated list of addresses, CIDRs, loopback, linklocal, uniquelocal',
+  )
+  .optional()
+  .transform((v): number | string | false => (!v ? false : /^\d+$/.test(v) ? Number(v) : v));
+
+const trustHops = (hops: number) => (_address: string, hop: number) => hop < hops;
+
 export type HttpServer = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger, ZodTypeProvider>;
+
+const registeredRoutes = new WeakMap<object, Array<{ method: string; url: string }>>();
+
+/**
+ * Every route of a server made by createHttpServer (method and URL pattern, in registration order), the HEAD
+ * routes Fastify adds to GET routes left out: what a test must cover, including routes added later.
+ */
+export function routesOf(app: HttpServer): ReadonlyArray<{ method: string; url: string }> {
+  return registeredRoutes.get(app) ?? [];
+}
 
 /**
  * Fastify with zod validation, OpenAPI at /docs, and the operational routes every service has:
@@ -43,8 +76,14 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<HttpSer
     // Handlers log what matters once, with static messages; per-request lines would drown them.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
-    trustProxy: true,
+    // A number of hops: trust that many proxies nearest to us (what Fastify does with a number).
+    trustProxy: typeof opts.trustProxy === 'number' ? trustHops(opts.trustProxy) : (opts.trustProxy ?? false),
   }).withTypeProvider<ZodTypeProvider>();
+  const routes: Array<{ method: string; url: string }> = [];
+  registeredRoutes.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url });
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 

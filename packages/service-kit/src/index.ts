@@ -14,3 +14,4 @@ export * from './runtime.ts';
 export * from './service-config.ts';
 export * from './gitlab-jobs.ts';
 export * from './links.ts';
+export * from './rate-limit.ts';

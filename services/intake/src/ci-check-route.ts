@@ -2,6 +2,7 @@ import { EventReceivedV1, GitSha, isGitRefName, isProjectPath, securityCheckId, 
 import {
   ErrorBody,
   RetryableError,
+  type AuthFailureLimiter,
   type GitLabInstanceConfig,
   type GitLabJobsClient,
   type HttpServer,
@@ -20,6 +21,8 @@ export interface CiCheckDeps {
   publisher: Publisher;
   gitlab: GitLabJobsClient;
   log: Logger;
+  /** Failed authentications per client, shared with the webhook route. */
+  authFailures: AuthFailureLimiter;
   now?: () => Date;
 }
 
@@ -63,20 +66,32 @@ export function registerCiCheckRoute(app: HttpServer, deps: CiCheckDeps): void {
   app.post(
     '/v1/gitlab/ci/checks',
     {
+      // The announcement is a few hundred bytes.
+      bodyLimit: 16 * 1024,
+      // Before the body is read: a blocked client gets 429, a request without a job token 401.
+      onRequest: async (req, reply) => {
+        if (deps.authFailures.refuseBlocked(req, reply)) return reply;
+        const token = req.headers['job-token'];
+        if (typeof token !== 'string' || token === '') {
+          deps.authFailures.failed(req);
+          return reply
+            .status(401)
+            .header('connection', 'close')
+            .send({ error: 'unauthenticated', message: 'Send the job token of the running CI job: JOB-TOKEN: $CI_JOB_TOKEN.' });
+        }
+        return undefined;
+      },
       schema: {
         tags: ['gitlab'],
         summary: 'Announce the commit of a running CI job (fork MRs, merged results)',
         description: 'Send JOB-TOKEN: $CI_JOB_TOKEN. SecBot asks GitLab which job the token belongs to, checks project and commit, and starts a check.',
         headers: z.object({ 'job-token': z.string().max(1000).optional().describe('$CI_JOB_TOKEN of the running job') }),
         body: CiCheckBody,
-        response: { 200: Ignored, 202: Accepted, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody, 503: ErrorBody },
+        response: { 200: Ignored, 202: Accepted, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody, 422: ErrorBody, 429: ErrorBody, 503: ErrorBody },
       },
     },
     async (req, reply) => {
-      const token = req.headers['job-token'];
-      if (typeof token !== 'string' || token === '') {
-        return reply.status(401).send({ error: 'unauthenticated', message: 'Send the job token of the running CI job: JOB-TOKEN: $CI_JOB_TOKEN.' });
-      }
+      const token = req.headers['job-token'] ?? '';
       const body = req.body;
       if (body.tag && body.merge_request) return reply.status(422).send({ error: 'invalid_request', message: 'A pipeline is for a tag or for a merge request, not both: send `tag` or `merge_request`.' });
       const instance = deps.instances.find((c) => new URL(c.host).hostname.toLowerCase() === body.host.toLowerCase());
@@ -85,9 +100,14 @@ export function registerCiCheckRoute(app: HttpServer, deps: CiCheckDeps): void {
       }
       const job = await deps.gitlab.currentJob(instance.host, token);
       if (!job.ok) {
-        if (job.reason === 'rejected') return reply.status(401).send({ error: 'job_token_rejected', message: job.message });
+        if (job.reason === 'rejected') {
+          deps.authFailures.failed(req);
+          return reply.status(401).send({ error: 'job_token_rejected', message: job.message });
+        }
+        if (job.reason === 'rate_limited') return reply.status(429).header('retry-after', String(job.retryAfterSeconds)).send({ error: 'too_many_lookups', message: job.message });
         return reply.status(503).header('retry-after', '5').send({ error: 'gitlab_unavailable', message: job.message });
       }
+      if (job.sha !== body.sha || !job.projectPath || job.projectPath.toLowerCase() !== body.project.toLowerCase()) deps.authFailures.failed(req);
       if (job.sha !== body.sha) {
         deps.log.warn({ project: body.project, jobId: job.jobId }, 'CI announcement refused: the job runs on another commit');
         return reply.status(403).send({ error: 'wrong_commit', message: "The job token's pipeline runs on another commit than `sha`." });

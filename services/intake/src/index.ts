@@ -1,1 +1,1 @@
-export { startIntake, readIntakeConfig } from './service.ts';
+export { startIntake, readIntakeConfig, type RunningIntake } from './service.ts';

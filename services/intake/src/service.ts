@@ -1,14 +1,16 @@
 import {
+  createAuthFailureLimiter,
   createGitLabJobsClient,
   createHttpServer,
   createPublisher,
   readServiceConfig,
   startRuntime,
   type DestinationStream,
+  type HttpServer,
   type RunningService,
 } from '@secbot/service-kit';
 import { IntakeSettings } from './config.ts';
-import { registerWebhookRoute } from './webhook-route.ts';
+import { registerJsonParser, registerWebhookRoute } from './webhook-route.ts';
 import { registerCiCheckRoute } from './ci-check-route.ts';
 
 /** Reads every setting and the policy first and reports all problems together. */
@@ -18,10 +20,15 @@ export function readIntakeConfig(env: Record<string, string | undefined>) {
   return readServiceConfig('intake', IntakeSettings, env);
 }
 
+export interface RunningIntake extends RunningService {
+  /** The HTTP server, for in-process requests (`app.inject`) and its route list in tests. */
+  app: HttpServer;
+}
+
 export async function startIntake(
   env: Record<string, string | undefined>,
   opts: { port?: number; logDestination?: DestinationStream } = {},
-): Promise<RunningService> {
+): Promise<RunningIntake> {
   const { settings, policy } = readIntakeConfig(env);
   const rt = await startRuntime('intake', settings, opts);
   const { log, metrics } = rt;
@@ -33,19 +40,24 @@ export async function startIntake(
     metrics,
     bodyLimit: settings.INTAKE_BODY_LIMIT_BYTES,
     readiness: { nats: rt.natsReady },
+    trustProxy: settings.INTAKE_TRUSTED_PROXIES,
     openapi: {
       title: 'SecBot intake',
       description: 'Receives GitLab hooks and starts security checks.',
       version: '1.0.0',
     },
   });
-  registerWebhookRoute(app, { instances: settings.GITLAB_CONFIGS, policy, publisher, log });
-  registerCiCheckRoute(app, { instances: settings.GITLAB_CONFIGS, policy, publisher, gitlab: createGitLabJobsClient(), log });
+  // One budget of failed authentications per client for both routes that ask for a credential.
+  const authFailures = createAuthFailureLimiter({ perMinute: settings.INTAKE_AUTH_FAILURES_PER_MINUTE });
+  registerJsonParser(app);
+  registerWebhookRoute(app, { instances: settings.GITLAB_CONFIGS, policy, publisher, log, authFailures });
+  registerCiCheckRoute(app, { instances: settings.GITLAB_CONFIGS, policy, publisher, gitlab: createGitLabJobsClient(), log, authFailures });
   const address = await app.listen({ port: opts.port ?? settings.INTAKE_PORT, host: settings.SECBOT_LISTEN_HOST });
   log.info({ url: address, docs: `${address}/docs`, jobs: policy.jobs.map((j) => j.name) }, 'Intake listening');
 
   return {
     url: address,
+    app,
     log,
     async close() {
       await app.close();

@@ -3,12 +3,15 @@ import { EventReceivedV1, securityCheckId } from '@secbot/contracts';
 import {
   ErrorBody,
   RetryableError,
+  type AuthFailureLimiter,
   type GitLabInstanceConfig,
   type HttpServer,
   type Logger,
   type Policy,
   type Publisher,
 } from '@secbot/service-kit';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import secureJson from 'secure-json-parse';
 import { z } from 'zod';
 import { instancesForToken } from './authenticate.ts';
 import { classifyEvent, MergeRequestPayload, PushPayload } from './gitlab-payload.ts';
@@ -21,6 +24,8 @@ export interface WebhookDeps {
   policy: Policy;
   publisher: Publisher;
   log: Logger;
+  /** Failed authentications per client (INTAKE_AUTH_FAILURES_PER_MINUTE), shared with the CI route. */
+  authFailures: AuthFailureLimiter;
   now?: () => Date;
 }
 
@@ -44,25 +49,63 @@ const Headers = z.object({
 });
 
 const rawBodies = new WeakMap<object, Buffer>();
+/** The instances whose webhook secret the request presented, set before its body is read. */
+const authenticatedAs = new WeakMap<FastifyRequest, GitLabInstanceConfig[]>();
+
+/**
+ * The JSON parser of every application/json body: secure-json-parse refuses `__proto__` and
+ * `constructor.prototype` keys (prototype poisoning), as Fastify's own parser does; the raw bytes are kept
+ * for the delivery key.
+ */
+export function registerJsonParser(app: HttpServer): void {
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    const buf = body as Buffer;
+    rawBodies.set(req, buf);
+    let parsed: unknown;
+    try {
+      parsed = secureJson.parse(buf, null, { protoAction: 'error', constructorAction: 'error' });
+    } catch (err) {
+      const poisoned = err instanceof SyntaxError && /forbidden prototype property/i.test(err.message);
+      const error = poisoned
+        ? Object.assign(new Error('The body has a __proto__ or constructor.prototype key, which SecBot refuses.'), { statusCode: 400, code: 'forbidden_json_key' })
+        : Object.assign(new Error('The body is not valid JSON.'), { statusCode: 400, code: 'malformed_json' });
+      done(error, undefined);
+      return;
+    }
+    done(null, parsed);
+  });
+}
 
 /** POST /v1/gitlab/webhook: GitLab system hooks and project/group webhooks. */
 export function registerWebhookRoute(app: HttpServer, deps: WebhookDeps): void {
   const now = deps.now ?? (() => new Date());
 
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
-    const buf = body as Buffer;
-    rawBodies.set(req, buf);
-    try {
-      done(null, JSON.parse(buf.toString('utf8')));
-    } catch {
-      done(Object.assign(new Error('The body is not valid JSON.'), { statusCode: 400, code: 'malformed_json' }), undefined);
+  /**
+   * Runs before the body is read: a client past its failed-authentication budget gets 429, a request
+   * without a configured secret 403, and neither has its body read or parsed (so the body limit only
+   * matters to callers that hold a secret).
+   */
+  const authenticate = async (req: FastifyRequest, reply: FastifyReply) => {
+    if (deps.authFailures.refuseBlocked(req, reply)) return reply;
+    const token = req.headers['x-gitlab-token'];
+    const candidates = instancesForToken(deps.instances, typeof token === 'string' ? token : undefined);
+    if (candidates.length === 0) {
+      deps.authFailures.failed(req);
+      deps.log.warn({ remote: req.ip }, 'Webhook refused: unknown token');
+      return reply
+        .status(403)
+        .header('connection', 'close')
+        .send({ error: 'forbidden', message: 'X-Gitlab-Token does not match the secret token of any configured GitLab instance.' });
     }
-  });
+    authenticatedAs.set(req, candidates);
+    return undefined;
+  };
 
   app.post(
     '/v1/gitlab/webhook',
     {
+      onRequest: authenticate,
       schema: {
         tags: ['gitlab'],
         summary: 'Receive a GitLab push, tag push or merge request event',
@@ -71,16 +114,13 @@ export function registerWebhookRoute(app: HttpServer, deps: WebhookDeps): void {
           'the change adds when a job in config.yml matches. The reply comes after the event is durable in JetStream.',
         headers: Headers,
         body: z.unknown().describe('The GitLab hook body (JSON)'),
-        response: { 200: Ignored, 202: Accepted, 400: ErrorBody, 403: ErrorBody, 413: ErrorBody, 415: ErrorBody, 422: ErrorBody, 503: ErrorBody },
+        response: { 200: Ignored, 202: Accepted, 400: ErrorBody, 403: ErrorBody, 413: ErrorBody, 415: ErrorBody, 422: ErrorBody, 429: ErrorBody, 503: ErrorBody },
       },
     },
     async (req, reply) => {
       const h = req.headers;
-      const candidates = instancesForToken(deps.instances, h['x-gitlab-token']);
-      if (candidates.length === 0) {
-        deps.log.warn({ remote: req.ip }, 'Webhook refused: unknown token');
-        return reply.status(403).send({ error: 'forbidden', message: 'X-Gitlab-Token does not match the secret token of any configured GitLab instance.' });
-      }
+      const candidates = authenticatedAs.get(req);
+      if (!candidates) throw new Error('webhook without authentication');
       const eventHeader = h['x-gitlab-event'];
       if (!eventHeader) return reply.status(400).send({ error: 'missing_event_header', message: 'The X-Gitlab-Event header is required.' });
 

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { verifyCheckLink, type GitLabJobsClient, type Logger } from '@secbot/service-kit';
+import { verifyCheckLink, type AuthFailureLimiter, type GitLabJobsClient, type Logger } from '@secbot/service-kit';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CheckState } from './check-status.ts';
 
 export interface CheckAccessDeps {
@@ -9,12 +10,12 @@ export interface CheckAccessDeps {
   /** SECBOT_LINK_SIGNING_KEY: verifies the `?t=` of links SecBot posts for people. Unset: no link is accepted. */
   linkSigningKey: string | undefined;
   log: Logger;
-  /** How long a verified job token stays trusted for a project. */
-  cacheSeconds?: number;
   now?: () => Date;
 }
 
-export type CheckAccess = { ok: true; by: 'read-token' | 'link' | 'job-token' } | { ok: false; status: 401 | 403 | 503; error: string; message: string };
+export type CheckAccess =
+  | { ok: true; by: 'read-token' | 'link' | 'job-token' }
+  | { ok: false; status: 401 | 403 | 429 | 503; error: string; message: string; retryAfterSeconds?: number };
 
 export interface CheckCredentials {
   headers: Record<string, string | string[] | undefined>;
@@ -35,12 +36,11 @@ const ASK = 'Send the CI job token (JOB-TOKEN: $CI_JOB_TOKEN), Authorization: Be
  *   PATH, taken from the job's `web_url` in GitLab's answer, with the path the check id is computed from; never by
  *   the hook payload's `project.id`, which anyone holding the webhook secret can pair with any path. Any commit of
  *   the project may be read (the job's pipeline sha is not compared): the job can read the project's repository,
- *   whose commits the findings point at, anyway.
+ *   whose commits the findings point at, anyway. GitLab's answers are cached and rate-limited in one place, the
+ *   GitLab jobs client (service-kit's gitlab-jobs.ts), shared by every route that verifies job tokens.
  */
 export function createCheckAccess(deps: CheckAccessDeps): (credentials: CheckCredentials, state: CheckState) => Promise<CheckAccess> {
   const now = deps.now ?? (() => new Date());
-  const ttlMs = (deps.cacheSeconds ?? 60) * 1000;
-  const verified = new Map<string, { projectPath: string | undefined; until: number }>();
 
   return async ({ headers, linkToken }, state) => {
     const bearer = /^Bearer (.+)$/.exec(String(headers['authorization'] ?? ''))?.[1];
@@ -58,20 +58,13 @@ export function createCheckAccess(deps: CheckAccessDeps): (credentials: CheckCre
     if (!hasJobToken) return { ok: false, status: 401, error: 'unauthorized', message: ASK };
 
     if (!state.context) return { ok: false, status: 403, error: 'forbidden', message: 'This check has no project to verify the job against.' };
-    const instanceUrl = state.context.instance.url;
-    const key = `${instanceUrl}\u0000${digest(jobToken).toString('hex')}`;
-    let entry = verified.get(key);
-    if (!entry || entry.until < Date.now()) {
-      const job = await deps.gitlab.currentJob(instanceUrl, jobToken);
-      if (!job.ok) {
-        return job.reason === 'rejected'
-          ? { ok: false, status: 401, error: 'unauthorized', message: job.message }
-          : { ok: false, status: 503, error: 'gitlab_unavailable', message: job.message };
-      }
-      entry = { projectPath: job.projectPath, until: Date.now() + ttlMs };
-      verified.set(key, entry);
-      if (verified.size > 10_000) verified.clear();
+    const job = await deps.gitlab.currentJob(state.context.instance.url, jobToken);
+    if (!job.ok) {
+      if (job.reason === 'rejected') return { ok: false, status: 401, error: 'unauthorized', message: job.message };
+      if (job.reason === 'rate_limited') return { ok: false, status: 429, error: 'too_many_lookups', message: job.message, retryAfterSeconds: job.retryAfterSeconds };
+      return { ok: false, status: 503, error: 'gitlab_unavailable', message: job.message, retryAfterSeconds: 5 };
     }
+    const entry = { projectPath: job.projectPath };
     const checkPath = state.context.project.pathWithNamespace;
     if (!entry.projectPath || entry.projectPath.toLowerCase() !== checkPath.toLowerCase()) {
       deps.log.warn({ securityCheckId: state.securityCheckId, jobProjectPath: entry.projectPath ?? null }, 'Check refused: job of another project');
@@ -84,4 +77,11 @@ export function createCheckAccess(deps: CheckAccessDeps): (credentials: CheckCre
     }
     return { ok: true, by: 'job-token' };
   };
+}
+
+/** Answers a refused read; a wrong or missing credential counts against the client (429 past its budget). */
+export function refuse(req: FastifyRequest, reply: FastifyReply, auth: Extract<CheckAccess, { ok: false }>, failures: AuthFailureLimiter): FastifyReply {
+  if (auth.status === 401 || auth.status === 403) failures.failed(req);
+  if (auth.retryAfterSeconds !== undefined) void reply.header('retry-after', String(auth.retryAfterSeconds));
+  return reply.status(auth.status).send({ error: auth.error, message: auth.message });
 }

@@ -1,9 +1,10 @@
 import { SecurityCheckIdSchema } from '@secbot/contracts';
-import { ErrorBody, type HttpServer } from '@secbot/service-kit';
+import { ErrorBody, type AuthFailureLimiter, type HttpServer } from '@secbot/service-kit';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Database } from './adapters/postgres/database.ts';
 import { activeExceptions, findCheck, findState, findStatus } from './adapters/postgres/projection-store.ts';
-import type { CheckAccess, CheckCredentials } from './check-access.ts';
+import { refuse, type CheckAccess, type CheckCredentials } from './check-access.ts';
 import { toCheckDetails } from './check-details.ts';
 import { effectiveStatus, type ActiveException, type CheckState } from './check-status.ts';
 
@@ -22,6 +23,8 @@ export interface CheckRoutesDeps {
   publicUrl: string;
   /** Who may see the check's details: the same as its report (check-access.ts). */
   authorize(credentials: CheckCredentials, state: CheckState): Promise<CheckAccess>;
+  /** Failed authentications per client (RESULTS_AUTH_FAILURES_PER_MINUTE): past it, 429 before any check. */
+  authFailures: AuthFailureLimiter;
   /** Called when a read finds the check failing: outputs backed by an external system may look at triage again. */
   onFailedRead?: (state: CheckState) => void;
   now?: () => Date;
@@ -66,6 +69,7 @@ export function registerCheckRoutes(app: HttpServer, deps: CheckRoutesDeps): voi
   app.get(
     '/v1/security/gitlab/check/:security_check_id/details',
     {
+      onRequest: async (req: FastifyRequest, reply: FastifyReply) => (deps.authFailures.refuseBlocked(req, reply) ? reply : undefined),
       schema: {
         tags: ['checks'],
         summary: 'Everything about a security check: project, commit, job, scans, outputs, blocking findings, timeline',
@@ -74,7 +78,7 @@ export function registerCheckRoutes(app: HttpServer, deps: CheckRoutesDeps): voi
         params: Params,
         querystring: z.object({ t: z.string().max(200).optional().describe('The token of a signed link') }),
         headers: z.object({ 'job-token': z.string().optional(), authorization: z.string().optional() }),
-        response: { 200: z.unknown(), 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 422: ErrorBody, 503: ErrorBody },
+        response: { 200: z.unknown(), 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 422: ErrorBody, 429: ErrorBody, 503: ErrorBody },
       },
     },
     async (req, reply) => {
@@ -84,7 +88,7 @@ export function registerCheckRoutes(app: HttpServer, deps: CheckRoutesDeps): voi
       const known = await findState(deps.db, id);
       if (!known) return notFound();
       const auth = await deps.authorize({ headers: req.headers, linkToken: req.query.t }, known);
-      if (!auth.ok) return reply.status(auth.status).send({ error: auth.error, message: auth.message });
+      if (!auth.ok) return refuse(req, reply, auth, deps.authFailures);
       const view = await findCheck(deps.db, id);
       if (!view) return notFound();
       const state = view.row.state;

@@ -1,4 +1,4 @@
-import { CheckLinkSettings, CommonSettings } from '@secbot/service-kit';
+import { CheckLinkSettings, CommonSettings, TrustedProxies } from '@secbot/service-kit';
 import { z } from 'zod';
 
 /** The token name the deprecated SECBOT_API_TOKEN is known by. */
@@ -50,8 +50,11 @@ export const ResultsSettings = CommonSettings.extend({
   SECBOT_ALLOW_INSTANCE_EXCEPTIONS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
   /** Bearer token that lets clients other than GitLab CI jobs read check reports. Unset: CI job tokens only. */
   SECBOT_READ_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  /** How long a verified CI job token stays trusted for its project. */
+  /** How long GitLab's acceptance of a CI job token is reused (its rejection: 30 s). */
   RESULTS_JOB_TOKEN_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
+  /** Failed authentications (reports, details, the exception API) a client may make per minute; then 429. */
+  RESULTS_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).max(100_000).default(20),
+  RESULTS_TRUSTED_PROXIES: TrustedProxies,
   /** A check still in progress this long after its first event becomes `error` (check.expired). */
   RESULTS_CHECK_DEADLINE_SECONDS: z.coerce.number().int().min(1).default(1800),
   RESULTS_DEADLINE_SWEEP_SECONDS: z.coerce.number().int().min(1).default(30),

@@ -1,6 +1,6 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { deterministicId, ExceptionCreatedV1, ExceptionRevokedV1 } from '@secbot/contracts';
-import { ErrorBody, RetryableError, type HttpServer, type Publisher } from '@secbot/service-kit';
+import { ErrorBody, RetryableError, type AuthFailureLimiter, type HttpServer, type Publisher } from '@secbot/service-kit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Database } from './adapters/postgres/database.ts';
@@ -17,6 +17,8 @@ export interface ExceptionRoutesDeps {
   allowInstanceScope: boolean;
   /** Resolves once the projection has applied stream sequence `seq`. */
   applied(seq: number): Promise<void>;
+  /** Failed authentications per client: past the budget, 429 before the token is compared. */
+  authFailures: AuthFailureLimiter;
   now?: () => Date;
 }
 
@@ -83,13 +85,18 @@ export function registerExceptionRoutes(app: HttpServer, deps: ExceptionRoutesDe
     return found;
   };
   const authenticate = async (req: FastifyRequest, reply: FastifyReply) => {
+    if (deps.authFailures.refuseBlocked(req, reply)) return reply;
     if (tokens.length === 0) {
       return reply.status(403).send({ error: 'api_token_not_configured', message: 'Set SECBOT_API_TOKENS on the results service to use the exception API.' });
     }
     const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     const name = presented ? nameOf(presented) : undefined;
-    if (!name) return reply.status(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'Send Authorization: Bearer <a token named in SECBOT_API_TOKENS>.' });
+    if (!name) {
+      deps.authFailures.failed(req);
+      return reply.status(401).header('www-authenticate', 'Bearer').header('connection', 'close').send({ error: 'unauthorized', message: 'Send Authorization: Bearer <a token named in SECBOT_API_TOKENS>.' });
+    }
     caller.set(req, name);
+    return undefined;
   };
   const nameOfCaller = (req: FastifyRequest) => {
     const name = caller.get(req);
@@ -118,7 +125,7 @@ export function registerExceptionRoutes(app: HttpServer, deps: ExceptionRoutesDe
           'Requires Authorization: Bearer <a token named in SECBOT_API_TOKENS>; its name is recorded as the owner (a body `owner` is refused). `expires_at` is required, at most SECBOT_EXCEPTION_MAX_DAYS ahead; scope `instance` only when SECBOT_ALLOW_INSTANCE_EXCEPTIONS=true (else 403). An Idempotency-Key header makes retries create one exception.',
         headers: z.object({ 'idempotency-key': z.string().max(200).optional() }),
         body: CreateBody,
-        response: { 201: ExceptionView, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody, 503: ErrorBody },
+        response: { 201: ExceptionView, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody, 429: ErrorBody, 503: ErrorBody },
       },
     },
     async (req, reply) => {
@@ -166,7 +173,7 @@ export function registerExceptionRoutes(app: HttpServer, deps: ExceptionRoutesDe
           project_path: z.string().optional().describe('Exceptions for this project and instance-wide ones'),
           include_inactive: z.enum(['true', 'false']).optional(),
         }),
-        response: { 200: z.object({ exceptions: z.array(ExceptionView) }), 401: ErrorBody, 403: ErrorBody },
+        response: { 200: z.object({ exceptions: z.array(ExceptionView) }), 401: ErrorBody, 403: ErrorBody, 429: ErrorBody },
       },
     },
     async (req) => {
@@ -187,7 +194,7 @@ export function registerExceptionRoutes(app: HttpServer, deps: ExceptionRoutesDe
         params: z.object({ id: z.uuid() }),
         description: 'Who revoked is the name of the caller’s API token; send no body (a body `revoked_by` is refused).',
         body: RevokeBody,
-        response: { 204: z.null(), 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 422: ErrorBody, 503: ErrorBody },
+        response: { 204: z.null(), 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 422: ErrorBody, 429: ErrorBody, 503: ErrorBody },
       },
     },
     async (req, reply) => {

@@ -1,7 +1,8 @@
 import { SecurityCheckIdSchema } from '@secbot/contracts';
-import { ErrorBody, type HttpServer } from '@secbot/service-kit';
+import { ErrorBody, type AuthFailureLimiter, type HttpServer } from '@secbot/service-kit';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { CheckAccess, CheckCredentials } from './check-access.ts';
+import { refuse, type CheckAccess, type CheckCredentials } from './check-access.ts';
 import type { Database } from './adapters/postgres/database.ts';
 import { activeExceptions, findState } from './adapters/postgres/projection-store.ts';
 import { blockingFindings, effectiveStatus, type CheckState } from './check-status.ts';
@@ -11,6 +12,8 @@ export interface ReportRoutesDeps {
   db: Database;
   /** Who may see the check's findings (check-access.ts), shared with the details route. */
   authorize(credentials: CheckCredentials, state: CheckState): Promise<CheckAccess>;
+  /** Failed authentications per client (RESULTS_AUTH_FAILURES_PER_MINUTE): past it, 429 before any check. */
+  authFailures: AuthFailureLimiter;
   /** The details URL the report points people at (signed when links are signed). */
   detailsLink(checkId: string): string;
   now?: () => Date;
@@ -28,6 +31,7 @@ export function registerReportRoutes(app: HttpServer, deps: ReportRoutesDeps): v
   app.get(
     '/v1/security/gitlab/check/:security_check_id/report',
     {
+      onRequest: async (req: FastifyRequest, reply: FastifyReply) => (deps.authFailures.refuseBlocked(req, reply) ? reply : undefined),
       schema: {
         tags: ['checks'],
         summary: 'Blocking findings as a GitLab secret-detection report (schema 15.2.1) or SARIF 2.1.0',
@@ -36,7 +40,7 @@ export function registerReportRoutes(app: HttpServer, deps: ReportRoutesDeps): v
         params: z.object({ security_check_id: SecurityCheckIdSchema }),
         querystring: z.object({ format: z.enum(['gitlab', 'sarif']).default('gitlab'), t: z.string().max(200).optional().describe('The token of a signed link') }),
         headers: z.object({ 'job-token': z.string().optional(), authorization: z.string().optional() }),
-        response: { 200: z.unknown(), 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, 503: ErrorBody },
+        response: { 200: z.unknown(), 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, 429: ErrorBody, 503: ErrorBody },
       },
     },
     async (req, reply) => {
@@ -44,7 +48,7 @@ export function registerReportRoutes(app: HttpServer, deps: ReportRoutesDeps): v
       const state = await findState(deps.db, id);
       if (!state) return reply.status(404).send({ error: 'not_found', message: 'No event mentions this security check yet (status not_started).' });
       const auth = await deps.authorize({ headers: req.headers, linkToken: req.query.t }, state);
-      if (!auth.ok) return reply.status(auth.status).send({ error: auth.error, message: auth.message });
+      if (!auth.ok) return refuse(req, reply, auth, deps.authFailures);
       if (state.status === 'in_progress') return reply.status(409).send({ error: 'in_progress', message: 'The check has not finished; poll its status first.' });
       const at = now();
       const fingerprints = Object.values(state.outputs).flatMap((o) => o.blocking.map((f) => f.fingerprint));

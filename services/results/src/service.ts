@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { checkDetailsLink, createHttpServer, createPublisher, readSettings, startRuntime, type DestinationStream, type Logger } from '@secbot/service-kit';
+import { checkDetailsLink, createAuthFailureLimiter, createHttpServer, createPublisher, readSettings, startRuntime, type DestinationStream, type HttpServer, type Logger } from '@secbot/service-kit';
 import { startProjector } from './adapters/nats/projector.ts';
 import { openDatabase, type DatabaseConfig } from './adapters/postgres/database.ts';
 import { applyBatch, cursorOf } from './adapters/postgres/projection-store.ts';
@@ -14,6 +14,8 @@ import { LEGACY_API_TOKEN_NAME, ResultsSettings } from './config.ts';
 
 export interface RunningResults {
   url: string;
+  /** The HTTP server, for in-process requests (`app.inject`) and its route list in tests. */
+  app: HttpServer;
   log: Logger;
   /** Resolves once the projection has applied everything up to the stream's last sequence at call time. */
   caughtUp(timeoutMs?: number): Promise<void>;
@@ -85,6 +87,7 @@ export async function startResults(
     log,
     metrics,
     readiness: { nats: rt.natsReady, database: () => db.ping() },
+    trustProxy: settings.RESULTS_TRUSTED_PROXIES,
     openapi: { title: 'SecBot results', description: 'Security check status for the CI gate, and check details.', version: '1.0.0' },
   });
   const port = opts.port ?? settings.RESULTS_PORT;
@@ -99,16 +102,18 @@ export async function startResults(
   };
   // One authorization for everything that shows findings (details, report).
   const authorize = createCheckAccess({
-    gitlab: createGitLabJobsClient(),
+    gitlab: createGitLabJobsClient({ acceptedTtlMs: settings.RESULTS_JOB_TOKEN_CACHE_SECONDS * 1000 }),
     readToken: settings.SECBOT_READ_TOKEN,
     linkSigningKey: settings.SECBOT_LINK_SIGNING_KEY,
     log,
-    cacheSeconds: settings.RESULTS_JOB_TOKEN_CACHE_SECONDS,
   });
+  // One budget of failed authentications per client for every route that asks for a credential.
+  const authFailures = createAuthFailureLimiter({ perMinute: settings.RESULTS_AUTH_FAILURES_PER_MINUTE });
   registerCheckRoutes(app, {
     db,
     publicUrl,
     authorize,
+    authFailures,
     onFailedRead: reevaluationRequester({ publisher, log, windowSeconds: settings.RESULTS_REEVALUATION_WINDOW_SECONDS }),
   });
   registerExceptionRoutes(app, {
@@ -118,10 +123,12 @@ export async function startResults(
     maxDays: settings.SECBOT_EXCEPTION_MAX_DAYS,
     allowInstanceScope: settings.SECBOT_ALLOW_INSTANCE_EXCEPTIONS,
     applied,
+    authFailures,
   });
   registerReportRoutes(app, {
     db,
     authorize,
+    authFailures,
     detailsLink: (id) => checkDetailsLink(publicUrl, id, { key: settings.SECBOT_LINK_SIGNING_KEY, ttlDays: settings.SECBOT_LINK_TTL_DAYS }, new Date()),
   });
   const sweeper = startDeadlineSweeper({
@@ -136,6 +143,7 @@ export async function startResults(
 
   return {
     url: address,
+    app,
     log,
     async caughtUp(timeoutMs = 10_000) {
       await applied((await nats.jsm.streams.info(stream.name)).state.last_seq, timeoutMs);
