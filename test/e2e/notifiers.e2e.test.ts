@@ -94,7 +94,7 @@ describe('a merge request that adds a fake key', () => {
   it('gets one Slack message per channel, a failed status and one note; a later push re-finding it posts nothing and updates the note; triage resolves both', async () => {
     const projectId = 4000 + Math.floor(Math.random() * 1000);
     const path = `group/project-${projectId}`;
-    const repo = await gitlab.createProject(path);
+    const repo = await gitlab.createProject(path, { id: projectId });
     await repo.commit('init', { 'README.md': '# app\n' });
     await repo.push('main');
     await repo.git('checkout', '-q', '-b', 'feature');
@@ -136,7 +136,7 @@ describe('who can read a check’s details, from the outside', () => {
   it('refuses them without a credential and to another project’s job token; opens them through the merge request note’s link and the commit status', async () => {
     const projectId = 6000 + Math.floor(Math.random() * 1000);
     const path = `group/details-${projectId}`;
-    const repo = await gitlab.createProject(path);
+    const repo = await gitlab.createProject(path, { id: projectId });
     await repo.commit('init', { 'README.md': '# app\n' });
     await repo.push('main');
     await repo.git('checkout', '-q', '-b', 'feature');

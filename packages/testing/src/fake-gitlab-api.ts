@@ -2,9 +2,12 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 /**
- * A local GitLab REST API (v4) for what the GitLab notifier calls (GitLab doc/api/commits.md, doc/api/notes.md):
- * commit statuses (`POST /projects/:id/statuses/:sha`, `GET /projects/:id/repository/commits/:sha/statuses`)
- * and merge request notes (`GET/POST /projects/:id/merge_requests/:iid/notes`, `PUT …/notes/:note_id`).
+ * A local GitLab REST API (v4) for what the GitLab notifier calls (GitLab doc/api/commits.md, doc/api/notes.md,
+ * doc/api/projects.md, doc/api/merge_requests.md, doc/api/users.md): commit statuses (`POST
+ * /projects/:id/statuses/:sha`, `GET /projects/:id/repository/commits/:sha/statuses`), merge request notes
+ * (`GET/POST /projects/:id/merge_requests/:iid/notes`, `PUT …/notes/:note_id`), a project by id or path
+ * (`GET /projects/:id`), a merge request (`GET /projects/:id/merge_requests/:iid`) and the token's user
+ * (`GET /user`), all behind the same token check.
  * It keeps GitLab's habits: `PRIVATE-TOKEN` or `Authorization: Bearer`, `{"message":"401 Unauthorized"}`,
  * form or JSON bodies, `:id` as a number or a URL-encoded path, page/per_page pagination with `X-Page`,
  * `X-Next-Page`, `X-Total` and `Link`, and the 400 `Cannot transition status via :run from :running` when a
@@ -55,7 +58,10 @@ export interface FakeGitLabApiOptions {
   token?: string;
   /** The user that token belongs to (author of the notes it creates). */
   user?: { id: number; username: string };
-  /** Projects that exist: numeric id → path. Default: any numeric id exists (path `group/project-<id>`). */
+  /**
+   * Projects that exist: numeric id → path; more with addProject. Default: any numeric id exists, with path
+   * `group/project-<id>` unless addProject named another.
+   */
   projects?: Record<number, string>;
   port?: number;
 }
@@ -81,6 +87,10 @@ export interface FakeGitLabApi {
   /** A note written by someone else (or a system note), e.g. to fill pages before SecBot's own. */
   seedNote(projectId: number, mergeRequestIid: number, body: string, opts?: { author?: { id: number; username: string }; system?: boolean }): FakeNote;
   failNext(status: number, options?: FakeGitLabApiFailure): void;
+  /** A project GitLab knows, found by id and by path. */
+  addProject(id: number, pathWithNamespace: string): void;
+  /** A merge request whose source project is another (a fork); others come from their own project. */
+  addMergeRequest(projectId: number, iid: number, opts: { sourceProjectId: number }): void;
   close(): Promise<void>;
 }
 
@@ -120,16 +130,23 @@ export async function fakeGitLabApi(options: FakeGitLabApiOptions = {}): Promise
   let ids = 0;
   const now = () => new Date().toISOString();
 
+  const registry = new Map<number, string>(Object.entries(options.projects ?? {}).map(([id, path]) => [Number(id), path]));
+  const anyId = options.projects === undefined;
+  const mergeRequests = new Map<string, { sourceProjectId: number }>();
+  const pathOf = (id: number) => registry.get(id) ?? `group/project-${id}`;
+
   function projectId(raw: string): number {
     const decoded = decodeURIComponent(raw);
     if (/^\d+$/.test(decoded)) {
       const id = Number(decoded);
-      if (options.projects && !(id in options.projects)) throw new Problem(404, { message: '404 Project Not Found' });
+      if (!anyId && !registry.has(id)) throw new Problem(404, { message: '404 Project Not Found' });
       return id;
     }
-    const found = Object.entries(options.projects ?? {}).find(([, path]) => path === decoded);
-    if (!found) throw new Problem(404, { message: '404 Project Not Found' });
-    return Number(found[0]);
+    const found = [...registry].find(([, path]) => path.toLowerCase() === decoded.toLowerCase());
+    if (found) return found[0];
+    const generated = anyId ? /^group\/project-(\d+)$/.exec(decoded) : null;
+    if (generated && !registry.has(Number(generated[1]))) return Number(generated[1]);
+    throw new Problem(404, { message: '404 Project Not Found' });
   }
 
   function parseBody(req: IncomingMessage, raw: string): Record<string, unknown> {
@@ -248,7 +265,21 @@ export async function fakeGitLabApi(options: FakeGitLabApiOptions = {}): Promise
     const method = req.method ?? 'GET';
     const path = url.pathname;
 
-    let m = /^\/api\/v4\/projects\/([^/]+)\/statuses\/([0-9a-f]{7,64})$/.exec(path);
+    if (path === '/api/v4/user' && method === 'GET') return { status: 200, body: { id: user.id, username: user.username, name: user.username, state: 'active' } };
+    let m = /^\/api\/v4\/projects\/([^/]+)$/.exec(path);
+    if (m && method === 'GET') {
+      const pid = projectId(m[1] ?? '');
+      const full = pathOf(pid);
+      return { status: 200, body: { id: pid, path_with_namespace: full, name: full.split('/').at(-1), default_branch: 'main' } };
+    }
+    m = /^\/api\/v4\/projects\/([^/]+)\/merge_requests\/(\d+)$/.exec(path);
+    if (m && method === 'GET') {
+      const pid = projectId(m[1] ?? '');
+      const iid = Number(m[2]);
+      const source = mergeRequests.get(`${pid}/${iid}`)?.sourceProjectId ?? pid;
+      return { status: 200, body: { id: 5000 + iid, iid, project_id: pid, target_project_id: pid, source_project_id: source, state: 'opened' } };
+    }
+    m = /^\/api\/v4\/projects\/([^/]+)\/statuses\/([0-9a-f]{7,64})$/.exec(path);
     if (m && method === 'POST') return setStatus(projectId(m[1] ?? ''), m[2] ?? '', body);
     m = /^\/api\/v4\/projects\/([^/]+)\/repository\/commits\/([0-9a-f]{7,64})\/statuses$/.exec(path);
     if (m && method === 'GET') {
@@ -374,6 +405,12 @@ export async function fakeGitLabApi(options: FakeGitLabApiOptions = {}): Promise
     },
     failNext(status, failOptions = {}) {
       failures.push({ status, options: { ...failOptions } });
+    },
+    addProject(id, pathWithNamespace) {
+      registry.set(id, pathWithNamespace);
+    },
+    addMergeRequest(projectId, iid, mrOptions) {
+      mergeRequests.set(`${projectId}/${iid}`, { sourceProjectId: mrOptions.sourceProjectId });
     },
     async close() {
       for (const s of sockets) s.destroy();

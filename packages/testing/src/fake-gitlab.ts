@@ -10,7 +10,8 @@ export interface FakeGitLab {
   git: FakeGitLabGit;
   api: FakeGitLabApi;
   jobs: FakeGitLabJobs;
-  createProject: FakeGitLabGit['createProject'];
+  /** A repository, and with `id` a project the REST API knows by that id and path (as GitLab would). */
+  createProject(pathWithNamespace: string, opts?: { defaultBranch?: string; id?: number }): ReturnType<FakeGitLabGit['createProject']>;
   close(): Promise<void>;
 }
 
@@ -46,7 +47,10 @@ export async function fakeGitLab(opts: { token?: string; api?: Omit<FakeGitLabAp
     git,
     api,
     jobs,
-    createProject: (path, o) => git.createProject(path, o),
+    createProject: (path, o = {}) => {
+      if (o.id !== undefined) api.addProject(o.id, path);
+      return git.createProject(path, o.defaultBranch ? { defaultBranch: o.defaultBranch } : {});
+    },
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -86,6 +86,10 @@ export async function handleCheckEvent(event: SeenEvent, deps: HandlerDeps): Pro
     });
 
   const gitlab = deps.gitlabFor(context.instance);
+  // Where to post, as GitLab says, never as the event says: the hook body pairs a path with an id, and anyone
+  // holding the webhook secret writes it. Resolved once per event (the client caches), only when needed.
+  let where: Where | undefined;
+  const resolveWhere = async (client: GitLabClient) => (where ??= await whereToPost(client, next.context ?? context));
   for (const notifier of notifiers) {
     const parsed = GitLabNotifierConfig.safeParse(notifier.config);
     if (!parsed.success) {
@@ -99,16 +103,28 @@ export async function handleCheckEvent(event: SeenEvent, deps: HandlerDeps): Pro
       }
       continue;
     }
+    if (config.commit_status || (config.merge_request_note && mergeRequests.length > 0)) {
+      const resolved = await resolveWhere(gitlab.client);
+      if (!resolved.ok) {
+        deps.log.warn({ project: context.project.pathWithNamespace, projectId: context.project.id, reason: resolved.reason }, 'Nothing posted: the project is not the one GitLab knows');
+        if (isFinal(verdict.state)) await notified(notifier, 'project', 'error', resolved.reason);
+        continue;
+      }
+    }
     if (config.commit_status) {
+      const resolved = await resolveWhere(gitlab.client);
+      if (!resolved.ok) continue;
       // The first context seen: a push and an MR of the same commit must not set two statuses on two refs.
-      const outcome = await setStatus(gitlab.client, next.context ?? context, verdict, config.status_name, next.posted[notifier.name], detailsUrl, deps.log);
+      const outcome = await setStatus(gitlab.client, resolved.statusProjectId, next.context ?? context, verdict, config.status_name, next.posted[notifier.name], detailsUrl, deps.log);
       if (outcome.posted) next.posted[notifier.name] = outcome.posted;
       if (outcome.error) await notified(notifier, 'commit-status', 'error', outcome.error);
       else if (outcome.posted && isFinal(verdict.state)) await notified(notifier, 'commit-status', 'sent');
     }
     for (const iid of config.merge_request_note ? mergeRequests : []) {
+      const resolved = await resolveWhere(gitlab.client);
+      if (!resolved.ok) break;
       const ownsPointer = event.type === 'event.received' && iid === eventMergeRequest;
-      const error = await upsertNote(gitlab.client, deps, event.securityCheckId, ownsPointer, context, iid, notifier, verdict, detailsUrl);
+      const error = await upsertNote(gitlab.client, deps, event.securityCheckId, ownsPointer, resolved.projectId, context, iid, notifier, verdict, detailsUrl);
       if (error) await notified(notifier, `merge-request-note !${iid}`, 'error', error);
       else if (error === undefined && isFinal(verdict.state)) await notified(notifier, `merge-request-note !${iid}`, 'sent');
     }
@@ -118,8 +134,47 @@ export async function handleCheckEvent(event: SeenEvent, deps: HandlerDeps): Pro
   }
 }
 
+type Where = { ok: true; projectId: number; statusProjectId: number } | { ok: false; reason: string };
+
+/**
+ * The project to post to, resolved through GitLab: the project at the event's path (`GET /projects/:path`),
+ * whose id must be the event's; for a merge request from a fork, the merge request's source project as
+ * GitLab has it. Anything else is refused with a reason: a forged id never gets a status or a note in
+ * another project. GitLab refusing the lookups (401/403) is a reason too; its outages are retried.
+ */
+async function whereToPost(client: GitLabClient, context: CheckContext): Promise<Where> {
+  const path = context.project.pathWithNamespace;
+  try {
+    const project = await client.projectByPath(path);
+    if (!project) return { ok: false, reason: `GitLab has no project ${path} that SecBot's token can see; nothing is posted.` };
+    if (project.id !== context.project.id) {
+      return {
+        ok: false,
+        reason: `The event names project id ${context.project.id} for ${path}, which GitLab knows as project ${project.id}; nothing is posted (a hook body with a forged project id?).`,
+      };
+    }
+    const target = statusTarget(context);
+    if (target.projectId === project.id || context.range.kind !== 'merge_request') return { ok: true, projectId: project.id, statusProjectId: project.id };
+    // A fork merge request: its pipeline (and status) is in the source project, which the event only claims.
+    const mr = await client.mergeRequestSource(project.id, context.range.iid);
+    if (!mr) return { ok: false, reason: `GitLab has no merge request !${context.range.iid} in ${path}; nothing is posted.` };
+    if (mr.sourceProjectId !== target.projectId) {
+      return {
+        ok: false,
+        reason: `The event names project ${target.projectId} as the source of !${context.range.iid} in ${path}, GitLab says project ${mr.sourceProjectId}; nothing is posted.`,
+      };
+    }
+    return { ok: true, projectId: project.id, statusProjectId: mr.sourceProjectId };
+  } catch (err) {
+    if (err instanceof TerminalError) return { ok: false, reason: err.message };
+    throw err;
+  }
+}
+
 async function setStatus(
   client: GitLabClient,
+  /** The project GitLab says the commit's pipeline is in (whereToPost). */
+  projectId: number,
   context: CheckContext,
   verdict: Verdict,
   name: string,
@@ -133,7 +188,7 @@ async function setStatus(
   const target = statusTarget(context);
   try {
     const result = await client.setCommitStatus({
-      projectId: target.projectId,
+      projectId,
       sha: target.sha,
       state: verdict.state,
       name,
@@ -153,10 +208,12 @@ async function setStatus(
 }
 
 /**
- * Creates or updates SecBot's note on the merge request once the verdict is final. The note is found by its
- * hidden marker (all pages of notes), so there is one per merge request whatever happened before; only the
- * newest push of the merge request (its latest event.received) writes it. Returns the refusal reason, or
- * null when nothing was written, or undefined when the note is up to date.
+ * Creates or updates SecBot's note on the merge request once the verdict is final. The note is found among all
+ * pages of notes by its author, the user of SecBot's token (`GET /user`), and its hidden marker (one per
+ * notifier component): anyone can post the marker first, nobody else can author as SecBot. So there is one per
+ * merge request whatever happened before; only the newest push of the merge request (its latest
+ * event.received) writes it. Returns the refusal reason, or null when nothing was written, or undefined when
+ * the note is up to date.
  */
 async function upsertNote(
   client: GitLabClient,
@@ -164,13 +221,15 @@ async function upsertNote(
   securityCheckId: string,
   /** This event is the merge request's event.received: its check becomes the MR's newest. */
   ownsPointer: boolean,
+  /** The merge request's project, as GitLab knows it (whereToPost). */
+  projectId: number,
   context: CheckContext,
   iid: number,
   notifier: PlannedComponent,
   verdict: Verdict,
   detailsUrl: string | undefined,
 ): Promise<string | null | undefined> {
-  const key = `${context.instance.host}/${context.project.id}/${iid}/${notifier.name}`;
+  const key = `${context.instance.host}/${projectId}/${iid}/${notifier.name}`;
   const latest = await deps.memory.mergeRequest(key);
   if (ownsPointer && latest?.value.securityCheckId !== securityCheckId) {
     if (!(await deps.memory.saveMergeRequest(key, { securityCheckId }, latest?.revision))) {
@@ -182,15 +241,16 @@ async function upsertNote(
   if (!isFinal(verdict.state)) return null;
   try {
     const marker = noteMarker(notifier.name);
-    const existing = (await client.listNotes(context.project.id, iid)).find((n) => !n.system && n.body.startsWith(marker));
+    const me = await client.currentUserId();
+    const existing = (await client.listNotes(projectId, iid)).find((n) => !n.system && n.authorId === me && n.body.startsWith(marker));
     if (!existing && verdict.state === 'success') return null; // nothing was ever reported: stay quiet
     const body = renderNote({ notifier: notifier.name, context, verdict, ...(detailsUrl ? { detailsUrl } : {}), wasFailing: existing ? noteWasFailing(existing.body) : false });
     if (existing?.body === body) return undefined;
-    if (existing && (await client.updateNote(context.project.id, iid, existing.id, body))) {
+    if (existing && (await client.updateNote(projectId, iid, existing.id, body))) {
       deps.log.info({ mergeRequestIid: iid, noteId: existing.id }, 'Merge request note updated');
       return undefined;
     }
-    const created = await client.createNote(context.project.id, iid, body);
+    const created = await client.createNote(projectId, iid, body);
     deps.log.info({ mergeRequestIid: iid, noteId: created.id }, 'Merge request note created');
     return undefined;
   } catch (err) {

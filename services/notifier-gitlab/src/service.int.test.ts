@@ -49,10 +49,12 @@ describe('notifier-gitlab on JetStream', () => {
       .map((m) => NotifiedV1.schema.parse(m.json))
       .filter((e) => e.securityCheckId === checkId);
 
-  /** A check of a push, or of merge request `iid`, on the fake GitLab's instance. */
-  function aCheckOn(opts: { mergeRequest?: number; projectId?: number } = {}): CheckFixture {
-    const check = aCheck({ job: aJobPlan({ notifiers: [notifier] }) });
-    const context = { ...check.context, instance: { ...check.context.instance, url: gitlab.url }, project: { ...check.context.project, id: opts.projectId ?? 15 } };
+  const PROJECTS: Record<number, string> = { 15: 'mike/diaspora', 16: 'mike/other' };
+  /** A check of a push, or of merge request `iid`, on the fake GitLab's instance; `path` defaults to the id's. */
+  function aCheckOn(opts: { mergeRequest?: number; projectId?: number; path?: string; sourceProjectId?: number } = {}): CheckFixture {
+    const id = opts.projectId ?? 15;
+    const check = aCheck({ job: aJobPlan({ notifiers: [notifier] }), project: opts.path ?? PROJECTS[id] ?? 'mike/diaspora' });
+    const context = { ...check.context, instance: { ...check.context.instance, url: gitlab.url }, project: { ...check.context.project, id } };
     if (opts.mergeRequest === undefined) return { ...check, context };
     const iid = opts.mergeRequest;
     return {
@@ -61,14 +63,14 @@ describe('notifier-gitlab on JetStream', () => {
         ...context,
         eventType: 'merge_request',
         range: { kind: 'merge_request', iid, targetBranch: 'master', sourceBranch: 'feature', sourceGitHttpUrl: null, headRef: `refs/merge-requests/${iid}/head`, lastCommit: check.sha, oldrev: null },
-        mergeRequest: { iid, title: 'Add deploy config', sourceBranch: 'feature', targetBranch: 'master' },
+        mergeRequest: { iid, title: 'Add deploy config', sourceBranch: 'feature', targetBranch: 'master', ...(opts.sourceProjectId ? { sourceProjectId: opts.sourceProjectId, targetProjectId: id } : {}) },
       },
     };
   }
 
   beforeAll(async () => {
     nats = await testNats('gitlabnotifier');
-    gitlab = await fakeGitLabApi({ token: 'glpat-notifier-int', projects: { 15: 'mike/diaspora', 16: 'mike/other' } });
+    gitlab = await fakeGitLabApi({ token: 'glpat-notifier-int', projects: { ...PROJECTS, 17: 'fork/diaspora' } });
     service = await startNotifierGitLab(
       {
         ...streamEnv(nats.stream),
@@ -190,5 +192,74 @@ describe('notifier-gitlab on JetStream', () => {
     expect(notified?.data.reason).toContain('GITLAB_CONFIGS (prefix GIT_LOCAL).auth_token');
     expect(JSON.stringify(notified)).not.toContain(gitlab.token);
     expect(gitlab.requests.filter((r) => r.path.endsWith(`/statuses/${check.sha}`) && r.status === 401)).toHaveLength(1);
+  });
+
+  describe('what a hook body claims about the project', () => {
+    const errorsOf = async (checkId: string) =>
+      eventually(async () => {
+        const list = (await notifiedOf(checkId)).filter((n) => n.data.status === 'error');
+        return list.length ? list : undefined;
+      });
+
+    it('posts nothing when the event pairs a path with another project’s id (forged project.id), and says why', async () => {
+      // mike/diaspora is project 15; the body claims 16 (mike/other), where the status and note would land.
+      const forged = aCheckOn({ mergeRequest: 21, projectId: 16, path: 'mike/diaspora' });
+      const before = gitlab.requests.filter((r) => r.method !== 'GET').length;
+
+      await publish([anEventReceived(forged), aScanCompleted(forged), anOutputCompleted(forged, { blocking: [aFinding()] })]);
+      const [error] = await errorsOf(forged.securityCheckId);
+      await new Promise((r) => setTimeout(r, 500));
+
+      expect(error?.data).toMatchObject({ target: 'project', status: 'error' });
+      expect(error?.data.reason).toMatch(/names project id 16 for mike\/diaspora, which GitLab knows as project 15/);
+      expect(gitlab.statusOf(forged.sha)).toBeUndefined();
+      expect(gitlab.notesOn(16, 21)).toHaveLength(0);
+      expect(gitlab.notesOn(15, 21)).toHaveLength(0);
+      expect(gitlab.requests.filter((r) => r.method !== 'GET').length).toBe(before);
+    });
+
+    it('posts nothing for a path GitLab does not have', async () => {
+      const unknown = aCheckOn({ projectId: 15, path: 'nobody/nothing' });
+
+      await publish([anEventReceived(unknown), aScanCompleted(unknown), anOutputCompleted(unknown, { blocking: [aFinding()] })]);
+      const [error] = await errorsOf(unknown.securityCheckId);
+
+      expect(error?.data.reason).toMatch(/GitLab has no project nobody\/nothing/);
+      expect(gitlab.statusOf(unknown.sha)).toBeUndefined();
+    });
+
+    it('posts nothing when a merge request claims a source project GitLab does not give it (forged fork)', async () => {
+      const forged = aCheckOn({ mergeRequest: 22, projectId: 15, sourceProjectId: 16 });
+
+      await publish([anEventReceived(forged), aScanCompleted(forged), anOutputCompleted(forged, { blocking: [aFinding()] })]);
+      const [error] = await errorsOf(forged.securityCheckId);
+
+      expect(error?.data.reason).toMatch(/names project 16 as the source of !22 in mike\/diaspora, GitLab says project 15/);
+      expect(gitlab.statusOf(forged.sha)).toBeUndefined();
+      expect(gitlab.notesOn(15, 22)).toHaveLength(0);
+    });
+
+    it('sets the status of a real fork merge request in the source project GitLab names', async () => {
+      gitlab.addMergeRequest(15, 23, { sourceProjectId: 17 });
+      const fork = aCheckOn({ mergeRequest: 23, projectId: 15, sourceProjectId: 17 });
+
+      await publish([anEventReceived(fork), aScanCompleted(fork), anOutputCompleted(fork, { blocking: [aFinding()] })]);
+
+      const status = await eventually(() => (gitlab.statusOf(fork.sha)?.status === 'failed' ? gitlab.statusOf(fork.sha) : undefined));
+      expect(status?.projectId).toBe(17);
+    });
+
+    it('finds its own note by its author, not by the marker someone else posted first', async () => {
+      const check = aCheckOn({ mergeRequest: 24 });
+      const decoy = gitlab.seedNote(15, 24, `${noteMarker('gitlab')}\n### SecBot: everything is resolved (posted by a developer)`, { author: { id: 7, username: 'developer' } });
+
+      await publish([anEventReceived(check), aScanCompleted(check), anOutputCompleted(check, { blocking: [aFinding()] })]);
+
+      const own = await eventually(() => gitlab.notesOn(15, 24).find((n) => n.id !== decoy.id && n.body.startsWith(noteMarker('gitlab'))));
+      expect(own.author.id).toBe(42);
+      expect(own.body).toContain('SecBot: 1 blocking secret');
+      expect(decoy.edits).toBe(0);
+      expect(gitlab.requests.filter((r) => r.path === '/api/v4/user')).toHaveLength(1);
+    });
   });
 });

@@ -15,6 +15,13 @@ export interface MergeRequestNote {
   id: number;
   body: string;
   system: boolean;
+  /** The note's author; SecBot's own notes are those of its token's user. */
+  authorId: number | undefined;
+}
+
+export interface GitLabProject {
+  id: number;
+  pathWithNamespace: string;
 }
 
 /** GitLab REST v4, as the notifier uses it. Throws RetryableError or TerminalError, never with the token. */
@@ -26,6 +33,12 @@ export interface GitLabClient {
   createNote(projectId: number, mergeRequestIid: number, body: string): Promise<MergeRequestNote>;
   /** undefined when the note is gone (deleted by someone): the caller creates a new one. */
   updateNote(projectId: number, mergeRequestIid: number, noteId: number, body: string): Promise<MergeRequestNote | undefined>;
+  /** The project at this path (`GET /projects/:url-encoded path`), undefined when GitLab has none the token can see. Cached. */
+  projectByPath(pathWithNamespace: string): Promise<GitLabProject | undefined>;
+  /** The source project of merge request `iid` of a project, undefined when GitLab has no such merge request. Cached. */
+  mergeRequestSource(projectId: number, mergeRequestIid: number): Promise<{ sourceProjectId: number } | undefined>;
+  /** The id of the token's user (`GET /user`): the author of SecBot's notes. Cached. */
+  currentUserId(): Promise<number>;
 }
 
 export interface GitLabClientOptions {
@@ -37,10 +50,17 @@ export interface GitLabClientOptions {
   timeoutMs: number;
   fetch?: typeof fetch;
   perPage?: number;
+  /** How long a project path or a merge request's source project is remembered (default 10 min; a miss: 30 s). */
+  lookupTtlMs?: number;
+  now?: () => number;
 }
 
 // Permissive: only the fields read (renovate style).
-const Note = z.object({ id: z.number().int(), body: z.string(), system: z.boolean().default(false) });
+const NoteBody = z.object({ id: z.number().int(), body: z.string(), system: z.boolean().default(false), author: z.object({ id: z.number().int() }).nullish() });
+const Note = NoteBody.transform((n): MergeRequestNote => ({ id: n.id, body: n.body, system: n.system, authorId: n.author?.id ?? undefined }));
+const Project = z.object({ id: z.number().int(), path_with_namespace: z.string() });
+const MergeRequest = z.object({ iid: z.number().int(), source_project_id: z.number().int() });
+const User = z.object({ id: z.number().int() });
 
 /** `Retry-After` in seconds or as an HTTP date (RFC 9110 § 10.2.3). */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
@@ -58,8 +78,29 @@ export function createGitLabClient(opts: GitLabClientOptions): GitLabClient {
   const doFetch = opts.fetch ?? fetch;
   const perPage = opts.perPage ?? 100;
   const host = new URL(opts.baseUrl).host;
+  const now = opts.now ?? Date.now;
+  const lookupTtlMs = opts.lookupTtlMs ?? 600_000;
+  const lookups = new Map<string, { value: unknown; until: number }>();
+  /** A GET whose answer is remembered: `found` for lookupTtlMs, a 404 for 30 s. */
+  async function lookup<T>(path: string, read: (text: string) => T): Promise<T | undefined> {
+    const hit = lookups.get(path);
+    if (hit && hit.until > now()) return hit.value as T | undefined;
+    const res = await request('GET', path, undefined, undefined, true);
+    const value = res.status === 404 ? undefined : read(res.text);
+    lookups.delete(path);
+    lookups.set(path, { value, until: now() + (value === undefined ? 30_000 : lookupTtlMs) });
+    if (lookups.size > 10_000) lookups.delete(lookups.keys().next().value as string);
+    return value;
+  }
 
-  async function request(method: string, path: string, body?: Record<string, unknown>, query?: Record<string, string>): Promise<{ status: number; text: string; headers: Headers }> {
+  /** `notFoundIsAnAnswer`: a 404 is returned (no such project or merge request), not thrown as a refusal. */
+  async function request(
+    method: string,
+    path: string,
+    body?: Record<string, unknown>,
+    query?: Record<string, string>,
+    notFoundIsAnAnswer = false,
+  ): Promise<{ status: number; text: string; headers: Headers }> {
     const url = new URL(`${root}${path}`);
     for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
     const what = `${method} ${url.pathname}`;
@@ -83,6 +124,7 @@ export function createGitLabClient(opts: GitLabClientOptions): GitLabClient {
     }
     if (res.status === 401) throw new TerminalError(`GitLab at ${host} rejected the token (401) for ${what}. Check ${opts.tokenSetting} is a valid token with the api scope.`);
     if (res.status === 403) throw new TerminalError(`GitLab at ${host} refused ${what} (403). The user of ${opts.tokenSetting} needs the api scope and at least the Developer role in the project.`);
+    if (res.status === 404 && notFoundIsAnAnswer) return { status: 404, text, headers: res.headers };
     if (res.status === 404 && method !== 'PUT') throw new TerminalError(`GitLab at ${host} has no ${url.pathname} (404), or ${opts.tokenSetting} cannot see it. Add the SecBot user to the project.`);
     if (res.status >= 300 && res.status < 400) throw new TerminalError(`GitLab at ${host} redirected ${what} (${res.status}). Check the instance URL in GITLAB_CONFIGS (scheme, host, path).`);
     if (res.status >= 400 && !(res.status === 404 && method === 'PUT') && !(res.status === 400 && CANNOT_TRANSITION.test(text))) {
@@ -135,6 +177,20 @@ export function createGitLabClient(opts: GitLabClientOptions): GitLabClient {
       const res = await request('PUT', `${notesPath(projectId, iid)}/${noteId}`, { body });
       if (res.status === 404) return undefined;
       return parse(Note, res.text, 'PUT note');
+    },
+    async projectByPath(pathWithNamespace) {
+      return lookup(`/projects/${encodeURIComponent(pathWithNamespace)}`, (text) => {
+        const p = parse(Project, text, 'GET project');
+        return { id: p.id, pathWithNamespace: p.path_with_namespace };
+      });
+    },
+    async mergeRequestSource(projectId, iid) {
+      return lookup(`/projects/${projectId}/merge_requests/${iid}`, (text) => ({ sourceProjectId: parse(MergeRequest, text, 'GET merge request').source_project_id }));
+    },
+    async currentUserId() {
+      const user = await lookup('/user', (text) => parse(User, text, 'GET user').id);
+      if (user === undefined) throw new TerminalError(`GitLab at ${host} has no user for ${opts.tokenSetting} (GET /user answered 404).`);
+      return user;
     },
   };
 }
