@@ -13,8 +13,8 @@ import { API_TOKEN, freshAddress, LINK_KEY, READ_TOKEN, REVOKED_API_TOKEN, SECRE
  * - wrong: a value no configuration holds;
  * - expired: one that was valid: a rotated webhook secret, the job token of a finished job, an API token no
  *   longer in SECBOT_API_TOKENS;
- * - otherProject: a valid credential of someone else: another instance's webhook secret (for a project of
- *   this one), the job token of a running job of another project (also where job tokens are no credential);
+ * - otherProject: a valid credential of someone else: another project's webhook secret, the job token of a
+ *   running job of another project (also where job tokens are no credential);
  * - valid: what the route asks for.
  */
 type Credential = 'none' | 'wrong' | 'expired' | 'otherProject' | 'valid';
@@ -59,7 +59,7 @@ function headersFor(kind: Kind, credential: Credential): Record<string, string> 
       none: {},
       wrong: { 'x-gitlab-token': 'not-the-webhook-secret' },
       expired: { 'x-gitlab-token': SECRETS.rotated },
-      otherProject: { 'x-gitlab-token': SECRETS.other },
+      otherProject: { 'x-gitlab-token': SECRETS.anotherProject },
       valid: { 'x-gitlab-token': SECRETS.example },
     },
     'job-token': {
@@ -122,7 +122,7 @@ const INTAKE = (): Record<string, Row> => ({
     kind: 'webhook-secret',
     headers: { 'x-gitlab-event': 'System Hook' },
     body: () => gitlabFixture('docs_system_hook_push'),
-    // otherProject: the other instance's secret, for a project of example.com: foreign_project.
+    // otherProject: the project webhook secret of group/app, for an event of mike/diaspora: foreign_project.
     expect: { none: 403, wrong: 403, expired: 403, otherProject: 403, valid: 202 },
   },
   'POST /v1/gitlab/ci/checks': {

@@ -121,6 +121,25 @@ describe('URLs in a hook body', () => {
   });
 });
 
+describe('project webhook secrets', () => {
+  it('deliver their own project’s events', async () => {
+    expect((await webhook(push(), { token: SECRETS.diaspora })).statusCode).toBe(202);
+    expect((await webhook(gitlabFixture('docs_webhook_push'), { token: SECRETS.diaspora, event: 'Push Hook' })).statusCode).toBe(202);
+  });
+
+  it('deliver no other project’s events, whatever the body says', async () => {
+    const refused = await expectRefused(() => webhook(push(), { token: SECRETS.anotherProject }), 403);
+    expect(refused['message']).toMatch(/webhook secret of another project/);
+    await expectRefused(() => webhook(push((b) => (b['project'].path_with_namespace = 'mike/diaspora-fork')), { token: SECRETS.diaspora }), 403);
+    // gitlabhq/gitlab-test's merge request, with mike/diaspora's secret.
+    await expectRefused(() => webhook(mergeRequest(), { token: SECRETS.diaspora, event: 'Merge Request Hook' }), 403);
+  });
+
+  it('another instance’s secret delivers nothing for this instance’s projects', async () => {
+    await expectRefused(() => webhook(push(), { token: SECRETS.other }), 403);
+  });
+});
+
 describe('names git could read as options or refspecs', () => {
   const upload = '--upload-pack=touch /tmp/pwned';
   it.each([

@@ -29,6 +29,9 @@ export const SECRETS = {
   jobs: 'security-jobs-webhook-secret',
   /** What the example instance's secret was before it was rotated. */
   rotated: 'security-example-webhook-secret-before-rotation',
+  /** The project webhook secrets of example.com's mike/diaspora (the fixtures' project) and of another project. */
+  diaspora: 'security-project-webhook-secret-of-mike-diaspora',
+  anotherProject: 'security-project-webhook-secret-of-group-app',
 };
 
 export interface SecbotUnderTest {
@@ -62,7 +65,14 @@ export async function startSecbotIntake(label: string, opts: { env?: Record<stri
       SECBOT_CONFIG: join(dir, 'config.yml'),
       LOG_LEVEL: 'warn',
       GITLAB_CONFIGS: JSON.stringify([
-        { host: 'http://example.com/', webhook_secret_token: SECRETS.example, auth_token: 'glpat-example', prefix: 'GIT_LOCAL', insecure: true },
+        {
+          host: 'http://example.com/',
+          webhook_secret_token: SECRETS.example,
+          auth_token: 'glpat-example',
+          prefix: 'GIT_LOCAL',
+          insecure: true,
+          project_webhook_secrets: { 'mike/diaspora': SECRETS.diaspora, 'group/app': SECRETS.anotherProject },
+        },
         { host: 'https://gitlab.other.test/', webhook_secret_token: SECRETS.other, auth_token: 'glpat-other', prefix: 'OTHER' },
         { host: gitlab.url, webhook_secret_token: SECRETS.jobs, auth_token: gitlab.token, prefix: 'JOBS', insecure: true },
         ...(opts.instances ?? []),

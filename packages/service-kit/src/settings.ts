@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defaultStreamSettings, type StreamSettings } from '@secbot/contracts';
+import { defaultStreamSettings, isProjectPath, type StreamSettings } from '@secbot/contracts';
 import { ConfigError } from './errors.ts';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -48,6 +48,16 @@ export const GitLabInstanceConfig = z.object({
    * bodies and clones then cross the network in clear, so an `http://` host is refused without it.
    */
   insecure: z.boolean().optional(),
+  /**
+   * The secret of each project webhook, by project path: accepted only for that project's events. Prefer these
+   * to giving webhook_secret_token (the system hook's, accepted for every project) to each project's maintainers.
+   */
+  project_webhook_secrets: z
+    .record(
+      z.string().refine(isProjectPath, 'must be a project path (group/project)'),
+      z.string().min(16, 'must be at least 16 characters (e.g. openssl rand -hex 24)'),
+    )
+    .optional(),
 }).superRefine((c, ctx) => {
   if (c.insecure !== true && URL.parse(c.host)?.protocol === 'http:') {
     ctx.addIssue({

@@ -13,7 +13,7 @@ import {
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import secureJson from 'secure-json-parse';
 import { z } from 'zod';
-import { instancesForToken } from './authenticate.ts';
+import { credentialsForToken, mayDeliverFor, type WebhookCredential } from './authenticate.ts';
 import { classifyEvent, MergeRequestPayload, PushPayload } from './gitlab-payload.ts';
 import { matchJobs, toJobPlan } from './match-job.ts';
 import { mergeRequestToChange, pushToChange, urlsBelongTo, type ChangeDecision } from './to-change.ts';
@@ -49,8 +49,8 @@ const Headers = z.object({
 });
 
 const rawBodies = new WeakMap<object, Buffer>();
-/** The instances whose webhook secret the request presented, set before its body is read. */
-const authenticatedAs = new WeakMap<FastifyRequest, GitLabInstanceConfig[]>();
+/** The webhook secrets the request presented (instance or project ones), set before its body is read. */
+const authenticatedAs = new WeakMap<FastifyRequest, WebhookCredential[]>();
 
 /**
  * The JSON parser of every application/json body: secure-json-parse refuses `__proto__` and
@@ -89,7 +89,7 @@ export function registerWebhookRoute(app: HttpServer, deps: WebhookDeps): void {
   const authenticate = async (req: FastifyRequest, reply: FastifyReply) => {
     if (deps.authFailures.refuseBlocked(req, reply)) return reply;
     const token = req.headers['x-gitlab-token'];
-    const candidates = instancesForToken(deps.instances, typeof token === 'string' ? token : undefined);
+    const candidates = credentialsForToken(deps.instances, typeof token === 'string' ? token : undefined);
     if (candidates.length === 0) {
       deps.authFailures.failed(req);
       deps.log.warn({ remote: req.ip }, 'Webhook refused: unknown token');
@@ -138,12 +138,16 @@ export function registerWebhookRoute(app: HttpServer, deps: WebhookDeps): void {
       if ('ignored' in decision) return reply.status(200).send({ status: 'ignored', reason: decision.ignored });
       const { change } = decision;
 
-      const instance = candidates.find((c) => urlsBelongTo(c, change.urls));
+      const onInstance = candidates.filter((c) => urlsBelongTo(c.instance, change.urls));
+      const instance = onInstance.find((c) => mayDeliverFor(c, change.project.pathWithNamespace))?.instance;
       if (!instance) {
-        deps.log.warn({ project: change.project.pathWithNamespace }, 'Webhook refused: project URL outside the instance');
+        deps.log.warn({ project: change.project.pathWithNamespace }, 'Webhook refused: project outside what the secret may deliver');
         return reply.status(403).send({
           error: 'foreign_project',
-          message: 'The project URLs in the event do not belong to the GitLab instance whose token was presented.',
+          message:
+            onInstance.length > 0
+              ? 'The token is the webhook secret of another project: a project webhook secret delivers its own project’s events only.'
+              : 'The project URLs in the event do not belong to the GitLab instance whose token was presented (same host, https unless the instance is marked insecure).',
         });
       }
 
