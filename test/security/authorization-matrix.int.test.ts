@@ -98,7 +98,7 @@ beforeAll(async () => {
   await publishEvents(createPublisher({ js: secbot.nats.js, stream: secbot.nats.stream }), [anEventReceived(check), aScanCompleted(check, { findings: [finding] }), anOutputCompleted(check, { blocking: [finding] })]);
   await results.results.caughtUp();
   const created = await results.results.app.inject({ method: 'POST', url: '/v1/security/exceptions', headers: { authorization: `Bearer ${API_TOKEN}` }, payload: exceptionBody(), remoteAddress: freshAddress() });
-  exceptionId = (created.json() as { id: string }).id;
+  exceptionId = created.json<{ id: string }>().id;
 });
 
 afterAll(async () => {

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { NotifiedV1, type EventReceivedV1, type ScanCompletedV1 } from '@secbot/contracts';
+import { NotifiedV1, type ScanCompletedV1 } from '@secbot/contracts';
 import { createLogger, createPublisher, type RunningService } from '@secbot/service-kit';
 import { aFinding, anOutputCompleted, aScanCompleted, captureLogs, eventually, gitlabFixture, publishEvents, readStream, streamEnv, type CheckFixture } from '@secbot/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,7 +116,7 @@ describe('URLs in a hook body', () => {
   it('keeps no javascript: link of a commit or merge request for people to click', async () => {
     const res = await webhook(push((b) => (b['commits'][0].url = 'javascript:alert(document.cookie)')));
     expect(res.statusCode).toBe(202);
-    const event = (await secbot.received()).find((e) => e.securityCheckId === (res.json() as Json)['security_check_id']);
+    const event = (await secbot.received()).find((e) => e.securityCheckId === res.json<Json>()['security_check_id']);
     expect(event?.data.commit.url).toBeUndefined();
   });
 });
@@ -184,12 +184,12 @@ describe('names git could read as options or refspecs', () => {
     const published: ScanCompletedV1[] = [];
     await handleEventReceived(event, { deliveryCount: 1, log: createLogger({ service: 'test', level: 'silent' }) }, {
       instances: [{ host: 'https://gitlab.example.com/', webhook_secret_token: 'webhook-secret', auth_token: 'glpat-x', prefix: 'GIT_LOCAL' }],
-      scan: async (...args) => {
+      scan: (...args) => {
         scans.push(args);
-        throw new Error('no git may run');
+        return Promise.reject(new Error('no git may run'));
       },
-      publish: async (e) => void published.push(e),
-      storeReport: async () => ({ bucket: 'b', name: 'n' }),
+      publish: (e) => Promise.resolve(void published.push(e)),
+      storeReport: () => Promise.resolve({ bucket: 'b', name: 'n' }),
       inlineReportMaxBytes: 1024,
       maxDeliver: 3,
     });
@@ -202,11 +202,9 @@ describe('names git could read as options or refspecs', () => {
     const published: ScanCompletedV1[] = [];
     await handleEventReceived(event, { deliveryCount: 1, log: createLogger({ service: 'test', level: 'silent' }) }, {
       instances: [{ host: 'javascript://gitlab.example.com/', webhook_secret_token: 'webhook-secret', auth_token: 'glpat-x', prefix: 'GIT_LOCAL' }],
-      scan: async () => {
-        throw new Error('no git may run');
-      },
-      publish: async (e) => void published.push(e),
-      storeReport: async () => ({ bucket: 'b', name: 'n' }),
+      scan: () => Promise.reject(new Error('no git may run')),
+      publish: (e) => Promise.resolve(void published.push(e)),
+      storeReport: () => Promise.resolve({ bucket: 'b', name: 'n' }),
       inlineReportMaxBytes: 1024,
       maxDeliver: 3,
     });
@@ -312,7 +310,7 @@ describe('job tokens sent to GitLab', () => {
     const res = await announce({ host: 'localhost', project: 'group/app', sha: SHA, ref: 'main' }, 'glcbt-to-be-redirected');
 
     expect(res.statusCode).toBe(503);
-    expect((res.json() as Json)['message']).toMatch(/redirected/);
+    expect(res.json<Json>()['message']).toMatch(/redirected/);
     expect(captured).toBe(0);
   });
 
@@ -361,12 +359,14 @@ describe('a forged project id, end to end', () => {
     });
     const res = await webhook(body, { token: SECRETS.jobs, event: 'Merge Request Hook' });
     expect(res.statusCode).toBe(202);
-    const event = (await secbot.received()).find((e) => e.securityCheckId === (res.json() as Json)['security_check_id']) as EventReceivedV1;
+    const event = (await secbot.received()).find((e) => e.securityCheckId === res.json<Json>()['security_check_id']);
+    if (!event) throw new Error('the accepted event is not on the stream');
     expect(event.data.project.id).toBe(16);
 
     // The check completes (as if scanned) with a blocking finding: the verdict would be posted now.
     const { job, input: _i, hook: _h, delivery: _d, ...rest } = event.data;
-    const check: CheckFixture = { sha: SHA, securityCheckId: event.securityCheckId, correlationId: event.correlationId, context: { ...rest, job: job! } };
+    if (!job) throw new Error('the event has no job');
+    const check: CheckFixture = { sha: SHA, securityCheckId: event.securityCheckId, correlationId: event.correlationId, context: { ...rest, job } };
     await publishEvents(createPublisher({ js: secbot.nats.js, stream: secbot.nats.stream }), [aScanCompleted(check), anOutputCompleted(check, { blocking: [aFinding()] })]);
     const refused = await eventually(async () => {
       const notified = (await readStream(secbot.nats, secbot.nats.stream))

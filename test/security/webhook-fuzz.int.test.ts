@@ -154,7 +154,7 @@ describe('POST /v1/gitlab/webhook under generated input', () => {
         expect(res.statusCode).toBeGreaterThanOrEqual(200);
         if (!hasSecret) expect(res.statusCode, 'no configured secret').toBe(403);
         if (res.statusCode < 300) {
-          const reply = res.json() as { status: string; duplicate?: boolean };
+          const reply = res.json<{ status: string; duplicate?: boolean }>();
           expect([200, 202]).toContain(res.statusCode);
           expect(reply.status).toBe(res.statusCode === 202 ? 'accepted' : 'ignored');
           if (res.statusCode === 202) {
@@ -163,7 +163,7 @@ describe('POST /v1/gitlab/webhook under generated input', () => {
           }
         } else {
           expect(res.statusCode).toBeGreaterThanOrEqual(400);
-          expect((res.json() as { error?: unknown }).error).toEqual(expect.any(String));
+          expect(res.json<{ error?: unknown }>().error).toEqual(expect.any(String));
         }
       }),
       { numRuns: RUNS },

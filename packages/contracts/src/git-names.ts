@@ -13,8 +13,9 @@
 export function isGitRefName(name: string): boolean {
   if (name.length === 0 || name.length > 255) return false;
   if (name.startsWith('-') || name.startsWith('/') || name.endsWith('/') || name.endsWith('.') || name === '@') return false;
-  // Control characters, space, DEL and the characters git reserves for revision and refspec syntax.
-  if (/[\u0000-\u0020\u007f~^:?*[\\]/.test(name)) return false;
+  // Control characters, space and DEL, and the characters git reserves for revision and refspec syntax.
+  for (const c of name) if (c.charCodeAt(0) <= 0x20 || c.charCodeAt(0) === 0x7f) return false;
+  if (/[~^:?*[\\]/.test(name)) return false;
   if (name.includes('..') || name.includes('//') || name.includes('@{')) return false;
   return name.split('/').every((part) => !part.startsWith('.') && !part.endsWith('.lock'));
 }

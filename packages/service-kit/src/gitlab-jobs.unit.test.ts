@@ -7,11 +7,11 @@ const job = (path = 'group/app') => ({ id: 7, status: 'running', pipeline: { id:
 
 /** A fetch that answers from `answer` and records every call (URL, headers, redirect mode). */
 function fakeFetch(answer: (url: string) => Response) {
-  const calls: Array<{ url: string; token: string | undefined; redirect: RequestRedirect | undefined }> = [];
-  const fetch = (async (input: string | URL | Request, init?: RequestInit) => {
-    const url = String(input);
+  const calls: Array<{ url: string; token: string | undefined; redirect: RequestInit['redirect'] }> = [];
+  const fetch = ((input: string | URL | Request, init?: RequestInit) => {
+    const url = input instanceof Request ? input.url : input.toString();
     calls.push({ url, token: new Headers(init?.headers).get('job-token') ?? undefined, redirect: init?.redirect });
-    return answer(url);
+    return Promise.resolve(answer(url));
   }) as typeof globalThis.fetch;
   return { fetch, calls };
 }
