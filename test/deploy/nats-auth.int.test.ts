@@ -179,7 +179,7 @@ afterAll(async () => {
 describe('every service under its own NATS user', () => {
   it('runs a whole check: a pushed key fails it (scanner, both outputs, both notifiers), an exception from results clears it; no permission is missing', async () => {
     const path = `group/natsauth-${id}`;
-    const repo = await gitlab.createProject(path);
+    const repo = await gitlab.createProject(path, { id: 77 });
     await repo.commit('init', { 'README.md': '# app\n' });
     const leak = await repo.commit('add deploy config', { 'config/deploy.env': `AWS_ACCESS_KEY_ID=${fakeKey()}\n` });
     await repo.push('main');
