@@ -15,7 +15,7 @@ export default defineConfig({
       {
         test: {
           name: 'int',
-          include: ['packages/*/src/**/*.int.test.ts', 'services/*/src/**/*.int.test.ts', 'test/deploy/**/*.int.test.ts', 'test/security/**/*.int.test.ts'],
+          include: ['packages/*/src/**/*.int.test.ts', 'services/*/src/**/*.int.test.ts', 'test/deploy/**/*.int.test.ts', 'test/model/**/*.int.test.ts', 'test/security/**/*.int.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },
