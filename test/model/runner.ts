@@ -37,8 +37,12 @@ async function main(config: RunnerConfig): Promise<number> {
   const work = await mkdtemp(join(tmpdir(), `gate-model-${config.detector}-`));
   // Stopped by the test (another runner failed, or a timeout): leave nothing behind.
   process.on('SIGTERM', () => {
-    rmSync(work, { recursive: true, force: true });
-    process.exit(143);
+    try {
+      // Best effort: a git process of this runner may still be writing there.
+      rmSync(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+    } finally {
+      process.exit(143);
+    }
   });
   try {
     const template = await createTemplate(join(work, 'template'));
