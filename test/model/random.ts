@@ -1,3 +1,5 @@
+import { shannonEntropy } from '../../services/scanner-gitleaks/src/test-support/events.ts';
+
 /**
  * A seeded PRNG (mulberry32) so that a failing sequence replays exactly from its seed, and the fake AWS keys
  * the model plants, drawn from it (same shape as fakeAwsKey(): AKIA + 16 base32 characters, high entropy).
@@ -64,17 +66,10 @@ export function seededAwsKey(rng: Rng): string {
     let key = 'AKIA';
     for (let i = 0; i < 16; i++) key += BASE32[rng.int(0, 31)];
     // gitleaks' aws rule drops low-entropy matches and keys ending in EXAMPLE.
-    if (entropy(key) >= 3.5 && !key.endsWith('EXAMPLE')) return key;
+    if (shannonEntropy(key) >= 3.5 && !key.endsWith('EXAMPLE')) return key;
   }
 }
 
-function entropy(s: string): number {
-  const counts = new Map<string, number>();
-  for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
-  let h = 0;
-  for (const n of counts.values()) h -= (n / s.length) * Math.log2(n / s.length);
-  return h;
-}
 
 /** The pattern the fake detector looks for: the planted keys, and nothing else in the model's files. */
 export const KEY_PATTERN = /\bAKIA[A-Z2-7]{16}\b/g;

@@ -69,17 +69,20 @@ export const GitLabInstanceConfig = z.object({
 });
 export type GitLabInstanceConfig = z.infer<typeof GitLabInstanceConfig>;
 
+/** A setting that holds JSON text: parsed, or one clear problem; pipe it into the schema of its value. */
+export const parseJsonText = (text: string, ctx: z.RefinementCtx): unknown => {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `is not valid JSON (${(err as Error).message})` });
+    return z.NEVER;
+  }
+};
+
 export const GitLabConfigs = z
   .string({ error: 'is required: a JSON list of {host, webhook_secret_token, auth_token, prefix[, insecure]}' })
   .min(1, 'is required: a JSON list of {host, webhook_secret_token, auth_token, prefix[, insecure]}')
-  .transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `is not valid JSON (${(err as Error).message})` });
-      return z.NEVER;
-    }
-  })
+  .transform(parseJsonText)
   .pipe(
     z
       .array(GitLabInstanceConfig)

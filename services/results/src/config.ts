@@ -1,4 +1,4 @@
-import { CheckLinkSettings, CommonSettings, TrustedProxies } from '@secbot/service-kit';
+import { CheckLinkSettings, CommonSettings, parseJsonText, TrustedProxies } from '@secbot/service-kit';
 import { z } from 'zod';
 
 /** The token name the deprecated SECBOT_API_TOKEN is known by. */
@@ -30,17 +30,7 @@ export const ResultsSettings = CommonSettings.extend({
    * Named tokens of the exception API: a JSON object name → sha256 hex of the token. The name is recorded as the
    * owner of the exceptions it creates and as who revoked. Unset (and no SECBOT_API_TOKEN): the API refuses every call.
    */
-  SECBOT_API_TOKENS: z
-    .string()
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: `is not valid JSON (${(err as Error).message})` });
-        return z.NEVER;
-      }
-    })
-    .pipe(ApiTokenHashes)
+  SECBOT_API_TOKENS: z.string().transform(parseJsonText).pipe(ApiTokenHashes)
     .optional(),
   /** Deprecated: one unnamed token of the exception API; accepted as the token named `api-token`. */
   SECBOT_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),

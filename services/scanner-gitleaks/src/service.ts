@@ -103,18 +103,21 @@ export async function startScannerGitleaks(env: Record<string, string | undefine
   });
   await loadRecordedFindings(nats, stream, records, log);
 
-  const subscription = await subscribe({
+  // One scan at a time per replica: scans are CPU-bound; add replicas to scale out.
+  const delivery = {
     nats,
     stream,
-    durable: 'scanner-gitleaks',
-    events: [EventReceivedV1],
     log,
     metrics,
     maxDeliver: settings.SCANNER_MAX_DELIVER,
     ackWaitMs: settings.SCANNER_ACK_WAIT_SECONDS * 1000,
     ...(opts.backoffMs ? { backoffMs: opts.backoffMs } : {}),
-    // One scan at a time per replica: scans are CPU-bound; add replicas to scale out.
     batch: 1,
+  };
+  const subscription = await subscribe({
+    ...delivery,
+    durable: 'scanner-gitleaks',
+    events: [EventReceivedV1],
     handle: (event, ctx) =>
       handleEventReceived(
         event,
@@ -136,16 +139,9 @@ export async function startScannerGitleaks(env: Record<string, string | undefine
   });
 
   const enrollments = await subscribe({
-    nats,
-    stream,
+    ...delivery,
     durable: 'scanner-gitleaks-enrollments',
     events: [ProjectEnrolledV1],
-    log,
-    metrics,
-    maxDeliver: settings.SCANNER_MAX_DELIVER,
-    ackWaitMs: settings.SCANNER_ACK_WAIT_SECONDS * 1000,
-    ...(opts.backoffMs ? { backoffMs: opts.backoffMs } : {}),
-    batch: 1,
     handle: (event, ctx) =>
       handleEnrollment(event, {
         instances: settings.GITLAB_CONFIGS,

@@ -14,7 +14,7 @@ export function fakeAwsKey(): string {
   }
 }
 
-function shannonEntropy(s: string): number {
+export function shannonEntropy(s: string): number {
   const counts = new Map<string, number>();
   for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
   let h = 0;
