@@ -77,6 +77,25 @@ describe('evaluateCommit', () => {
     ]);
   });
 
+  it('records no secret even when the key is the file name, so later evaluations cannot leak it either', async () => {
+    const records = memoryProjectRecords();
+    await rm(join(root, 'data'), { recursive: true, force: true });
+    const secret = fakeAwsKey();
+    await commit('key as a name', { [`${secret}.env`]: `AWS_ACCESS_KEY_ID=${secret}\n` });
+    const child = await commit('child', { 'z.txt': 'z\n' });
+    await prepare();
+    const input = { mirror, records, host: 'gitlab.example.com', project: 'group/named', webUrl: 'https://gitlab.example.com/group/named', component: 'gitleaks', detector, fingerprintKey: 'k'.repeat(32), scope: 's' };
+
+    const first = await evaluateCommit({ ...input, head: child });
+    const later = await evaluateCommit({ ...input, head: await commit('grandchild', { 'y.txt': 'y\n' }).then(async (sha) => (await prepare(), sha)) });
+
+    for (const e of [first, later]) {
+      expect(e.status === 'ok' && e.carried.map((f) => f.file)).toContain('REDACTED.env');
+      expect(JSON.stringify(e.status === 'ok' ? e.carried : [])).not.toContain(secret);
+    }
+    expect(JSON.stringify([...records.records.values()])).not.toContain(secret);
+  });
+
   it('rebuilds its refs from the record on a new mirror, and scans nothing the record says was scanned', async () => {
     const records = memoryProjectRecords();
     await rm(join(root, 'data'), { recursive: true, force: true });

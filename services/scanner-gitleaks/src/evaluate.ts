@@ -1,6 +1,6 @@
 import type { Finding } from '@secbot/contracts';
 import type { Mirror, RangeStats } from './adapters/git/mirror.ts';
-import { toFinding, type GitleaksReportFinding } from './findings.ts';
+import { REDACTED, toFinding, type GitleaksReportFinding } from './findings.ts';
 import {
   addFindings,
   findingKey,
@@ -95,7 +95,8 @@ export async function evaluateCommit(input: EvaluationInput): Promise<Evaluation
     const place = (f: Pick<StoredFinding, 'fingerprint' | 'commit'>) => `${f.fingerprint}@${f.commit}`;
     const blocked = new Set(known.filter((f) => !f.baseline).map(place));
     const accepted = new Set(known.filter((f) => f.baseline && !blocked.has(place(f))).map(place));
-    const normalised = await Promise.all(raw.map((f) => normalise(f, input, at, { accepted, blocked })));
+    const secrets = [...new Set(raw.map((f) => f.Secret).filter((x) => x.length > 0))].sort((a, b) => b.length - a.length);
+    const normalised = (await Promise.all(raw.map((f) => normalise(f, input, at, { accepted, blocked })))).map((f) => scrub(f, secrets));
     const knownKeys = new Set(known.map(findingKey));
     found = dedupe(normalised).filter((f) => !knownKeys.has(findingKey(f)));
     if (found.length) record = await records.update(host, project, (r) => addFindings(r, component, found));
@@ -195,6 +196,28 @@ async function normalise(
   const place = `${finding.fingerprint}@${finding.commit}`;
   const baseline = !known.blocked.has(place) && (input.baseline === true || known.accepted.has(place));
   return { ...finding, foundAt: at, scope: input.scope, ...(baseline ? { baseline: true } : {}) };
+}
+
+/**
+ * A finding is recorded (and kept for ever) only without any secret of the run in it: a key can be a file
+ * name, an author name or part of a rule's description. Such a field says REDACTED, and a link that would
+ * quote it is dropped.
+ */
+function scrub(f: StoredFinding, secrets: readonly string[]): StoredFinding {
+  const clean = (text: string) => secrets.reduce((t, secret) => t.split(secret).join(REDACTED), text);
+  const leaks = (text: string | undefined) => text !== undefined && clean(text) !== text;
+  if (![f.file, f.description, f.author, f.email, f.date, ...f.tags, ...Object.values(f.links)].some(leaks)) return f;
+  const links = Object.fromEntries(Object.entries(f.links).filter(([, url]) => !leaks(decodeURIComponent(url)) && !leaks(url)));
+  return {
+    ...f,
+    file: clean(f.file),
+    description: clean(f.description),
+    ...(f.author !== undefined ? { author: clean(f.author) } : {}),
+    ...(f.email !== undefined ? { email: clean(f.email) } : {}),
+    ...(f.date !== undefined ? { date: clean(f.date) } : {}),
+    tags: f.tags.map(clean),
+    links,
+  };
 }
 
 const dedupe = (findings: StoredFinding[]): StoredFinding[] => {

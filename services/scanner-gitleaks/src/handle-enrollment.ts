@@ -34,11 +34,7 @@ export async function handleEnrollment(event: ProjectEnrolledV1, deps: Enrollmen
   if (!target.ok) throw new TerminalError(`Enrollment of ${projectPath} refused: ${target.reason}`);
   if (deps.components.length === 0) throw new TerminalError('Enrollment refused: config.yml has no gitleaks component to take a baseline for.');
   const { remote } = target;
-  // Asked even when the branches are named: repository rules (use_repository_config) come from the default
-  // branch, as for every scan, never from a named branch anyone may push to. Other rules would also be
-  // another scan scope, whose baseline the next scan would not find: it would scan the history again.
-  const defaultBranch = await deps.mirrors.defaultBranch(remote);
-  const branches = event.data.branches.length ? event.data.branches : [defaultBranch].filter((b): b is string => b !== null);
+  const branches = event.data.branches.length ? event.data.branches : [await deps.mirrors.defaultBranch(remote)].filter((b): b is string => b !== null);
   if (branches.length === 0) throw new TerminalError(`Enrollment of ${projectPath} refused: GitLab advertises no default branch; name the branches.`);
   const mirror = await deps.mirrors.prepare(remote, { refspecs: [HEADS], required: [], skipWhenPresent: [] });
   const known = await mirror.branches();
@@ -55,7 +51,7 @@ export async function handleEnrollment(event: ProjectEnrolledV1, deps: Enrollmen
     if (!parsed.ok) throw new TerminalError(`Enrollment refused: component ${component.name} is invalid: ${parsed.problems.join('; ')}`);
     for (const [branch, head] of Object.entries(heads)) {
       const outcome = await deps.judge(
-        { remote, host: instanceHost, project: projectPath, webUrl, defaultBranch, head, fetch: { refspecs: [HEADS], required: [head], skipWhenPresent: [head] }, baseline: true },
+        { remote, host: instanceHost, project: projectPath, webUrl, head, fetch: { refspecs: [HEADS], required: [head], skipWhenPresent: [head] }, baseline: true },
         component.name,
         parsed.config,
       );

@@ -33,8 +33,6 @@ export interface CommitToJudge {
   host: string;
   project: string;
   webUrl: string;
-  /** Repository rules (use_repository_config) come only from this branch: the protected default branch. */
-  defaultBranch: string | null;
   head: string;
   fetch: FetchPlan;
   baseline?: boolean;
@@ -55,7 +53,7 @@ export async function scanComponent(event: EventReceivedV1, component: PlannedCo
     return { status: 'error', reason: `The config of component ${component.name} in config.yml is invalid: ${parsed.problems.join('; ')}`, commit: head, findings: [] };
   }
   return judgeCommit(
-    { remote, host: instance.host, project: project.pathWithNamespace, webUrl: project.webUrl, defaultBranch: project.defaultBranch, head, fetch: fetchPlan(range) },
+    { remote, host: instance.host, project: project.pathWithNamespace, webUrl: project.webUrl, head, fetch: fetchPlan(range) },
     component.name,
     parsed.config,
     deps,
@@ -77,7 +75,7 @@ export async function judgeCommit(target: CommitToJudge, componentName: string, 
   await mkdir(deps.tmpDir, { recursive: true, mode: 0o700 });
   const work = await mkdtemp(join(deps.tmpDir, 'scan-'));
   try {
-    const rules = await rulesFor(mirror, target, config, work);
+    const rules = await rulesFor(mirror, config, work, () => deps.mirrors.defaultBranch(target.remote));
     const cwd = join(work, 'cwd');
     await mkdir(cwd, { mode: 0o700 });
     const common = { allowInline: config.allow_inline_ignores, maxTargetMegabytes: config.max_target_megabytes, timeoutSeconds: config.timeout_seconds, cwd };
@@ -138,17 +136,22 @@ export async function judgeCommit(target: CommitToJudge, componentName: string, 
 
 /**
  * The rules: always the component's; with `use_repository_config`, the repository's `.gitleaks.toml` (and its
- * `.gitleaksignore`, which applies to those rules only) as they are on the protected default branch, never the
+ * `.gitleaksignore`, which applies to those rules only) as they are on the protected default branch (as GitLab
+ * advertises it, never as the event says), never the
  * pushed commit's, ADD a second set of rules: a repository can find more, never silence the component's rules
  * (its allowlists and ignore file do not reach them). A rules change is a new scan scope: history is scanned
  * again.
  */
-async function rulesFor(mirror: Mirror, target: CommitToJudge, config: GitleaksComponentConfig, work: string) {
+async function rulesFor(mirror: Mirror, config: GitleaksComponentConfig, work: string, defaultBranch: () => Promise<string | null>) {
   const text = config.gitleaks_config ?? DEFAULT_GITLEAKS_CONFIG;
   const component = { text, path: join(work, 'gitleaks.toml') };
   await writeFile(component.path, text, { mode: 0o600 });
-  if (!config.use_repository_config || !target.defaultBranch) return { component };
-  const rev = `refs/heads/${target.defaultBranch}`;
+  if (!config.use_repository_config) return { component };
+  // The default branch as GitLab says it is, never as an event claims: the rules decide the scan scope, and
+  // an event that could choose them could choose which findings count for the same commit.
+  const branch = await defaultBranch();
+  if (!branch) return { component };
+  const rev = `refs/heads/${branch}`;
   const repoRules = await mirror.readFile(rev, '.gitleaks.toml');
   if (!repoRules) return { component };
   const repoIgnore = await mirror.readFile(rev, '.gitleaksignore');

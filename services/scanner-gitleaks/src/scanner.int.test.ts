@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Objm } from '@nats-io/obj';
-import { EventReceivedV1, ScanCompletedV1, type ChangeRange } from '@secbot/contracts';
+import { deterministicId, EventReceivedV1, ScanCompletedV1, type ChangeRange } from '@secbot/contracts';
 import { createPublisher } from '@secbot/service-kit';
 import { eventually, fakeGitLabGit, readStream, streamEnv, testNats, type FakeGitLabGit, type TestNats, type TestRepo } from '@secbot/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -272,6 +272,20 @@ describe('scanner-gitleaks with real NATS, git and gitleaks', () => {
       ['acme-token', 'acme.txt'],
       ['aws-access-token', 'leak.env'],
     ]);
+
+    // An event (a forged hook, a CI announcement) that claims another default branch changes nothing: the
+    // default branch is GitLab's, so the same commit is judged under the same rules.
+    const forged = anEventFor({
+      baseUrl: gitlab.url,
+      project: repo.pathWithNamespace,
+      range: { kind: 'push', ref: 'refs/heads/main', before: merged, after: merged },
+      config: { use_repository_config: true },
+      defaultBranch: 'feature-without-rules',
+    });
+    await publish(forged);
+    const again = await eventually(async () => (await results(forged.securityCheckId)).find((r) => r.id === deterministicId('scan.completed', forged.securityCheckId, 'gitleaks', forged.id)));
+    expect(again.data).toMatchObject({ status: 'ok', rulesSource: 'repository' });
+    expect(again.data.findings.map((f) => f.ruleId)).toEqual(['acme-token', 'aws-access-token']);
   });
 
   it('judges a push with before == after by the commit (a forged or empty push cannot pass a secret)', async () => {

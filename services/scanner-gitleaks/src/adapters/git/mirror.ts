@@ -70,7 +70,7 @@ export interface FetchRequest {
 export interface Mirrors {
   /** Creates or updates the project's bare mirror so that `required` commits are present. */
   prepare(remote: Remote, request: FetchRequest): Promise<Mirror>;
-  /** The project's default branch as GitLab advertises it (HEAD), or null. */
+  /** The project's default branch as GitLab advertises it (HEAD), or null; never what an event claims. */
   defaultBranch(remote: Remote): Promise<string | null>;
 }
 
@@ -90,6 +90,8 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
     run('git', args, { env: childEnv({ GIT_TERMINAL_PROMPT: '0', ...extra.env }), timeoutMs, ...(extra.input !== undefined ? { input: extra.input } : {}) });
 
   const lockOptions = { waitMs: opts.lockWaitMs, staleMs: opts.lockStaleMs ?? 60_000 };
+  /** GitLab's answer, kept a minute: asked for every scan with repository rules. */
+  const defaultBranches = new Map<string, { branch: string | null; until: number }>();
   const configured = new Set<string>();
   const mirrorFor = (dir: string): Mirror => ({
     dir,
@@ -170,9 +172,13 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
 
   return {
     async defaultBranch(remote) {
+      const cached = defaultBranches.get(remote.key);
+      if (cached && cached.until > Date.now()) return cached.branch;
       const r = await git(['ls-remote', '--symref', remote.url, 'HEAD'], { env: authEnv(remote) });
       if (r.code !== 0) throw new RetryableError(`git ls-remote of ${remote.project} failed: ${gitErrorSummary(r.stderr, [remote.token, basicOf(remote)])}`);
-      return /^ref: refs\/heads\/(\S+)\s+HEAD$/m.exec(r.stdout.toString('utf8'))?.[1] ?? null;
+      const branch = /^ref: refs\/heads\/(\S+)\s+HEAD$/m.exec(r.stdout.toString('utf8'))?.[1] ?? null;
+      defaultBranches.set(remote.key, { branch, until: Date.now() + DEFAULT_BRANCH_TTL_MS });
+      return branch;
     },
     async prepare(remote, request) {
       const dir = join(opts.dataDir, 'mirrors', mirrorName(remote));
@@ -306,6 +312,7 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
 }
 
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+const DEFAULT_BRANCH_TTL_MS = 60_000;
 const MIRROR_CONFIG: Array<[string, string]> = [
   ['attr.tree', EMPTY_TREE],
   ['core.commitGraph', 'true'],
