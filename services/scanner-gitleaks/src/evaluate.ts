@@ -18,8 +18,12 @@ import type { ProjectRecords } from './project-records.ts';
  * Finds secrets in the commits that `git log <logOpts>` selects in a mirror (gitleaks in the service, a fast
  * fake in the model-based tests). The raw findings hold the secret: they never leave the scanner process.
  */
+export type Detection = { status: 'ok'; findings: GitleaksReportFinding[] } | { status: 'error'; reason: string };
+
 export interface Detector {
-  detect(mirrorDir: string, logOpts: string[]): Promise<{ status: 'ok'; findings: GitleaksReportFinding[] } | { status: 'error'; reason: string }>;
+  detect(mirrorDir: string, logOpts: string[]): Promise<Detection>;
+  /** Finds secrets in text (the whole content of files); line numbers count from 1 over the whole text. */
+  detectText?(text: Buffer): Promise<Detection>;
 }
 
 export interface EvaluationInput {
@@ -36,6 +40,8 @@ export interface EvaluationInput {
   fingerprintKey: string;
   /** Findings new to the project are recorded as baseline (reported, never blocking). */
   baseline?: boolean;
+  /** Files larger than this are not read whole (the component's max_target_megabytes); default 10 MiB. */
+  maxFileBytes?: number;
   now?: () => Date;
 }
 
@@ -163,12 +169,75 @@ async function restoreRefs(mirror: Mirror, record: ProjectRecord, component: str
  * merges, which remerge-diff does not cover, against their first parent. Never `--cc` (it shows nothing
  * gitleaks reads) and never the default, which shows merges as empty.
  */
-async function detectAll(input: EvaluationInput, selection: string[], hasOctopus: boolean) {
-  const first = await input.detector.detect(input.mirror.dir, ['--remerge-diff', ...selection]);
-  if (first.status === 'error' || !hasOctopus) return first;
-  const octopus = await input.detector.detect(input.mirror.dir, ['--diff-merges=first-parent', '--min-parents=3', ...selection]);
-  if (octopus.status === 'error') return octopus;
-  return { status: 'ok' as const, findings: [...first.findings, ...octopus.findings] };
+async function detectAll(input: EvaluationInput, selection: string[], hasOctopus: boolean): Promise<Detection> {
+  const [first, octopus, content] = await Promise.all([
+    input.detector.detect(input.mirror.dir, ['--remerge-diff', ...selection]),
+    hasOctopus ? input.detector.detect(input.mirror.dir, ['--diff-merges=first-parent', '--min-parents=3', ...selection]) : undefined,
+    contentPass(input, selection),
+  ]);
+  for (const outcome of [first, octopus, content]) if (outcome?.status === 'error') return outcome;
+  const diffs = [...(first.status === 'ok' ? first.findings : []), ...(octopus?.status === 'ok' ? octopus.findings : [])];
+  // What the diffs found is attributed to the commit that added it; the content pass adds only what they missed.
+  const seen = new Set(diffs.map((f) => f.Secret));
+  const extra = content.status === 'ok' ? content.findings.filter((f) => !seen.has(f.Secret)) : [];
+  return { status: 'ok', findings: [...diffs, ...extra] };
+}
+
+/** Text handed to one detector run at most (files are never split). */
+const CONTENT_CHUNK_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Per-commit diffs show each commit's added lines only, so a multi-line secret added in pieces (a private key's
+ * BEGIN line in one commit, the rest in the next) matches no rule in any single diff. The whole content of each
+ * file the new commits touched, as it is at the head, is scanned too (read from the object database: no
+ * checkout, no filters; binary and oversized files skipped as gitleaks skips them), and what only this pass finds
+ * is attributed to the last new commit that changed the file. Nothing touches the disk: the text goes to the
+ * detector through a pipe.
+ */
+async function contentPass(input: EvaluationInput, selection: string[]): Promise<Detection> {
+  const detectText = input.detector.detectText?.bind(input.detector);
+  if (!detectText) return { status: 'ok', findings: [] };
+  const { mirror, head } = input;
+  const maxBytes = input.maxFileBytes ?? 10 * 1024 * 1024;
+  const files = await mirror.files(head, await mirror.changedPaths(selection), maxBytes);
+  const found: GitleaksReportFinding[] = [];
+  const lastChange = new Map<string, Promise<string | null>>();
+  for (let i = 0; i < files.length; ) {
+    const chunk: typeof files = [];
+    let bytes = 0;
+    while (i < files.length && (chunk.length === 0 || bytes + (files[i]?.size ?? 0) <= CONTENT_CHUNK_BYTES)) {
+      const f = files[i++];
+      if (!f) break;
+      chunk.push(f);
+      bytes += f.size;
+    }
+    const blobs = await mirror.readBlobs(chunk.map((f) => f.sha));
+    const parts: Buffer[] = [];
+    const ranges: Array<{ path: string; first: number; last: number }> = [];
+    let line = 1;
+    chunk.forEach((f, n) => {
+      const content = blobs[n];
+      if (!content || content.subarray(0, 8192).includes(0)) return;
+      const lines = content.toString('utf8').split('\n').length;
+      ranges.push({ path: f.path, first: line, last: line + lines - 1 });
+      // A blank line between files, so no rule's match runs from one file into the next.
+      parts.push(content, Buffer.from(content.at(-1) === 0x0a ? '\n' : '\n\n'));
+      line += lines + (content.at(-1) === 0x0a ? 0 : 1);
+    });
+    if (parts.length === 0) continue;
+    const outcome = await detectText(Buffer.concat(parts));
+    if (outcome.status === 'error') return outcome;
+    for (const f of outcome.findings) {
+      const range = ranges.find((r) => f.StartLine >= r.first && f.StartLine <= r.last);
+      if (!range) continue;
+      let commit = lastChange.get(range.path);
+      if (!commit) lastChange.set(range.path, (commit = mirror.lastChange(selection, range.path)));
+      const sha = await commit;
+      if (!sha) continue;
+      found.push({ ...f, File: range.path, Commit: sha, StartLine: f.StartLine - range.first + 1, EndLine: Math.max(f.EndLine - range.first + 1, f.StartLine - range.first + 1) });
+    }
+  }
+  return { status: 'ok', findings: found };
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Logger } from '@secbot/service-kit';
 import type { GitleaksCli, GitleaksScan } from './adapters/gitleaks/cli.ts';
 import type { Mirror, Mirrors, Remote } from './adapters/git/mirror.ts';
 import { DEFAULT_GITLEAKS_CONFIG, parseComponentConfig, type GitleaksComponentConfig } from './component-config.ts';
-import { asEventFinding, evaluateCommit, type Detector, type Evaluation } from './evaluate.ts';
+import { asEventFinding, evaluateCommit, type Detection, type Detector, type Evaluation } from './evaluate.ts';
 import { containsAnySecret, parseGitleaksReport, reportOf } from './findings.ts';
 import { scopeDigest } from './project-record.ts';
 import type { ProjectRecords } from './project-records.ts';
@@ -85,7 +85,7 @@ export async function judgeCommit(target: CommitToJudge, componentName: string, 
       detectors.push(gitleaksDetector(deps.gitleaks, { ...common, configPath: repo.path, ...(repo.ignorePath ? { ignorePath: repo.ignorePath } : {}) }));
     }
     const scope = scopeDigest({
-      engine: 'history-v1',
+      engine: 'history-v2',
       gitleaks: tool.version,
       rules: rules.component.text,
       repositoryRules: rules.repository?.text ?? null,
@@ -104,6 +104,7 @@ export async function judgeCommit(target: CommitToJudge, componentName: string, 
       scope,
       head,
       detector: unionOf(detectors),
+      maxFileBytes: config.max_target_megabytes === 0 ? Number.MAX_SAFE_INTEGER : config.max_target_megabytes * 1024 * 1024,
       fingerprintKey: deps.fingerprintKey,
       ...(target.baseline ? { baseline: true } : {}),
     });
@@ -171,32 +172,36 @@ async function rulesFor(mirror: Mirror, config: GitleaksComponentConfig, work: s
 /** Every detector on the same commits; the findings of all, or the first error. */
 function unionOf(detectors: Detector[]): Detector {
   if (detectors.length === 1 && detectors[0]) return detectors[0];
+  const all = async (each: (d: Detector) => Promise<Detection>): Promise<Detection> => {
+    const findings = [];
+    for (const d of detectors) {
+      const outcome = await each(d);
+      if (outcome.status === 'error') return outcome;
+      findings.push(...outcome.findings);
+    }
+    return { status: 'ok', findings };
+  };
   return {
-    async detect(dir, logOpts) {
-      const findings = [];
-      for (const d of detectors) {
-        const outcome = await d.detect(dir, logOpts);
-        if (outcome.status === 'error') return outcome;
-        findings.push(...outcome.findings);
-      }
-      return { status: 'ok', findings };
-    },
+    detect: (dir, logOpts) => all((d) => d.detect(dir, logOpts)),
+    detectText: (text) => all((d) => d.detectText?.(text) ?? Promise.resolve({ status: 'ok', findings: [] })),
   };
 }
 
 /** The real gitleaks as the evaluation's detector, in git mode on the bare mirror. */
 export function gitleaksDetector(cli: GitleaksCli, common: Omit<GitleaksScan, 'mode' | 'source' | 'logOpts'>): Detector {
   return {
-    async detect(dir, logOpts) {
-      const outcome = await cli.scan({ mode: 'git', source: dir, logOpts, ...common });
-      if (outcome.status === 'error') return outcome;
-      if (outcome.status === 'clean') return { status: 'ok', findings: [] };
-      try {
-        return { status: 'ok', findings: parseGitleaksReport(outcome.report) };
-      } catch {
-        // The parser's message could quote the report, and the report holds secrets: say nothing of it.
-        return { status: 'error', reason: 'The gitleaks report could not be read as gitleaks v8 JSON.' };
-      }
-    },
+    detect: (dir, logOpts) => run({ mode: 'git', source: dir, logOpts, ...common }),
+    detectText: (text) => run({ mode: 'stdin', source: '-', input: text, ...common }),
   };
+  async function run(scan: GitleaksScan): Promise<Detection> {
+    const outcome = await cli.scan(scan);
+    if (outcome.status === 'error') return outcome;
+    if (outcome.status === 'clean') return { status: 'ok', findings: [] };
+    try {
+      return { status: 'ok', findings: parseGitleaksReport(outcome.report) };
+    } catch {
+      // The parser's message could quote the report, and the report holds secrets: say nothing of it.
+      return { status: 'error', reason: 'The gitleaks report could not be read as gitleaks v8 JSON.' };
+    }
+  }
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -504,6 +504,23 @@ describe('scanner-gitleaks with real NATS, git and gitleaks', () => {
     const stream = (await readStream(nats, nats.stream)).map((m) => m.data).join('\n');
     expect(stream).not.toContain(undetected);
     expect(logs.join('')).not.toContain(undetected);
+  });
+
+  it('finds a private key added in pieces over several commits (the whole file at the head is scanned too)', async () => {
+    const repo = await newProject();
+    const pem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    secrets.push(...pem.split('\n').filter((l) => l.length > 40));
+    const lines = pem.split('\n');
+    const half = Math.floor(lines.length / 2);
+    await repo.commit('init', { 'README.md': 'x\n' });
+    await repo.commit('first half', { 'deploy/id_rsa': `${lines.slice(0, half).join('\n')}\n` });
+    const completed = await repo.commit('second half', { 'deploy/id_rsa': pem });
+    const head = await repo.commit('more', { 'a.txt': 'a\n' });
+    await repo.push('main');
+
+    const scan = await scanOf(push(repo, null, head));
+
+    expect(scan.data.findings.map((f) => [f.ruleId, f.file, f.commit, f.startLine])).toEqual([['private-key', 'deploy/id_rsa', completed, 1]]);
   });
 
   it('leaves no secret in the stream, the logs or temp files', async () => {

@@ -56,6 +56,14 @@ export interface Mirror {
    * commits whose children are in the walk; `head --not <boundary>` selects the same commits).
    */
   walk(revisions: string[]): Promise<{ commits: number; octopus: boolean; boundary: string[] }>;
+  /** Every path the commits of `revisions` added, changed or deleted (merges not included). */
+  changedPaths(revisions: string[]): Promise<string[]>;
+  /** The files among `paths` at `revision` (blobs, not trees or submodules) of at most `maxBytes`. */
+  files(revision: string, paths: string[], maxBytes: number): Promise<Array<{ path: string; sha: string; size: number }>>;
+  /** The contents of blobs, read from the object database (no checkout, no filters). */
+  readBlobs(shas: string[]): Promise<Buffer[]>;
+  /** The last commit of `revisions` that changed `path`. */
+  lastChange(revisions: string[], path: string): Promise<string | null>;
   /** Runs `fn` while holding the mirror's lock (the one fetches take). */
   locked<T>(fn: () => Promise<T>): Promise<T>;
 }
@@ -164,6 +172,43 @@ export function createMirrors(opts: MirrorsOptions): Mirrors {
         if (line.split(' ').length > 3) octopus = true;
       }
       return { commits, octopus, boundary: boundary.filter(Boolean) };
+    },
+    async changedPaths(revisions) {
+      const r = await git(['-C', dir, 'log', '--format=', '--name-only', '--no-renames', '-z', ...revisions]);
+      if (r.code !== 0) throw new TerminalError(`git log --name-only failed: ${gitErrorSummary(r.stderr, [])}`);
+      return [...new Set(r.stdout.toString('utf8').split('\0').map((p) => p.replace(/^\n+/, '')).filter(Boolean))];
+    },
+    async files(revision, paths, maxBytes) {
+      const batchable = paths.filter((p) => !p.includes('\n'));
+      const out: Array<{ path: string; sha: string; size: number }> = [];
+      const check = await git(['-C', dir, 'cat-file', '--batch-check=%(objectname) %(objecttype) %(objectsize)'], { input: batchable.map((p) => `${revision}:${p}\n`).join('') });
+      check.stdout
+        .toString('utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          const [sha, type, size] = line.split(' ');
+          const path = batchable[i];
+          if (path !== undefined && sha && type === 'blob' && Number(size) <= maxBytes) out.push({ path, sha, size: Number(size) });
+        });
+      // A path with a newline cannot be named on a batch line: the diff pass still sees what its commits add.
+      return out;
+    },
+    async readBlobs(shas) {
+      const r = await git(['-C', dir, 'cat-file', '--batch'], { input: shas.map((s) => `${s}\n`).join('') });
+      const out: Buffer[] = [];
+      let at = 0;
+      for (let n = 0; n < shas.length; n++) {
+        const eol = r.stdout.indexOf(0x0a, at);
+        if (eol < 0) break;
+        const size = Number(r.stdout.subarray(at, eol).toString('utf8').split(' ')[2] ?? 0);
+        out.push(r.stdout.subarray(eol + 1, eol + 1 + size));
+        at = eol + 1 + size + 1;
+      }
+      return out;
+    },
+    async lastChange(revisions, path) {
+      const r = await git(['--literal-pathspecs', '-C', dir, 'log', '-1', '--format=%H', '--no-renames', ...revisions, '--', path]);
+      return r.code === 0 ? r.stdout.toString('utf8').trim() || null : null;
     },
     locked(fn) {
       return withFileLock(`${dir}.lock`, lockOptions, fn);

@@ -13,7 +13,9 @@ export const GITLEAKS_VERSION = 'v8.30.1';
 export const LEAKS_EXIT_CODE = 42;
 
 export interface GitleaksScan {
-  mode: 'git' | 'dir';
+  /** `stdin`: the text in `input` (never written to disk). */
+  mode: 'git' | 'dir' | 'stdin';
+  input?: Buffer;
   /** The bare mirror (git) or the exported tree (dir). */
   source: string;
   /** `git log` revisions for git mode: they replace gitleaks' defaults (`--all` ...), see contracts.md 3.6. */
@@ -73,7 +75,7 @@ export function createGitleaksCli(bin: string): GitleaksCli {
     async scan(s) {
       const args = [
         s.mode,
-        s.source,
+        ...(s.mode === 'stdin' ? [] : [s.source]),
         '--config',
         s.configPath,
         '--report-format',
@@ -103,6 +105,7 @@ export function createGitleaksCli(bin: string): GitleaksCli {
         // gitleaks checks --timeout only between files, so one large file can overrun it: stop it shortly after.
         timeoutMs: s.timeoutSeconds * 1000 + 5000,
         maxStdoutBytes: 256 * 1024 * 1024,
+        ...(s.mode === 'stdin' ? { input: s.input ?? Buffer.alloc(0) } : {}),
       });
       const stderr = lastLine(r.stderr);
       if (r.timedOut) return { status: 'error', reason: timeoutReason(s.timeoutSeconds) };
