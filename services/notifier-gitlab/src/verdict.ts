@@ -40,6 +40,8 @@ export function evolveView(view: CheckView, event: SeenEvent): CheckView {
         ...(event.data.planError ? { planError: event.data.planError.reason } : {}),
       };
     case 'scan.completed':
+      // A completed evaluation stands, as in results: a later one that could not finish changes nothing.
+      if (event.data.status === 'error' && view.scans[event.data.scan]?.status === 'ok') return view;
       return {
         ...view,
         job: view.job ?? planOf(event.data.context.job),
@@ -49,6 +51,7 @@ export function evolveView(view: CheckView, event: SeenEvent): CheckView {
       const key = `${event.data.scan}/${event.data.output}`;
       const current = view.outputs[key];
       if (current && current.revision > event.data.revision) return view;
+      if (event.data.status === 'error' && current?.status === 'ok') return view;
       return {
         ...view,
         job: view.job ?? planOf(event.data.context.job),

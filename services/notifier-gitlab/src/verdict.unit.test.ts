@@ -50,6 +50,19 @@ describe('verdictOf', () => {
   });
 });
 
+describe('verdictOf, with several evaluations of one commit', () => {
+  it('keeps a completed evaluation when a later one cannot finish, as the gate does', () => {
+    const c = aCheck();
+    const evaluated = [anEventReceived(c), aScanCompleted(c, { findings: [aFinding()] }), anOutputCompleted(c, { blocking: [aFinding()], revision: 5_000_000 })];
+
+    const later = fold(...evaluated, aScanCompleted(c, { status: 'error', reason: 'git fetch failed' }), anOutputCompleted(c, { status: 'error', reason: 'timeout', revision: 9_000_000 }));
+    const clean = fold(anEventReceived(c), aScanCompleted(c), anOutputCompleted(c, { revision: 5_000_000 }), aScanCompleted(c, { status: 'error', reason: 'git fetch failed' }));
+
+    expect(later).toMatchObject({ state: 'failed', blockingCount: 1, errors: [] });
+    expect(clean.state).toBe('success');
+  });
+});
+
 describe('statusTarget', () => {
   it('targets the source project and branch of a fork merge request, the branch of a push', () => {
     const mr = {
