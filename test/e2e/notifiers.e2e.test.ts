@@ -90,16 +90,22 @@ function mergeRequestHook(path: string, projectId: number, iid: number, lastComm
   };
 }
 
+/** A project on the fake GitLab whose branch `feature` adds a fake key, published as merge request !1. */
+async function leakyMergeRequest(name: string, idBase: number) {
+  const projectId = idBase + Math.floor(Math.random() * 1000);
+  const path = `group/${name}-${projectId}`;
+  const repo = await gitlab.createProject(path, { id: projectId });
+  await repo.commit('init', { 'README.md': '# app\n' });
+  await repo.push('main');
+  await repo.git('checkout', '-q', '-b', 'feature');
+  const leak = await repo.commit('add deploy config', { 'config/deploy.env': `AWS_ACCESS_KEY_ID=${fakeKey()}\n` });
+  await repo.push('feature', 'feature:refs/merge-requests/1/head');
+  return { projectId, path, repo, leak };
+}
+
 describe('a merge request that adds a fake key', () => {
   it('gets one Slack message per channel, a failed status and one note; a later push re-finding it posts nothing and updates the note; triage resolves both', async () => {
-    const projectId = 4000 + Math.floor(Math.random() * 1000);
-    const path = `group/project-${projectId}`;
-    const repo = await gitlab.createProject(path, { id: projectId });
-    await repo.commit('init', { 'README.md': '# app\n' });
-    await repo.push('main');
-    await repo.git('checkout', '-q', '-b', 'feature');
-    const leak = await repo.commit('add deploy config', { 'config/deploy.env': `AWS_ACCESS_KEY_ID=${fakeKey()}\n` });
-    await repo.push('feature', 'feature:refs/merge-requests/1/head');
+    const { projectId, path, repo, leak } = await leakyMergeRequest('project', 4000);
 
     const first = await sendHook(system, mergeRequestHook(path, projectId, 1, leak, 'open', null), 'Merge Request Hook');
 
@@ -134,14 +140,7 @@ describe('a merge request that adds a fake key', () => {
 
 describe('who can read a check’s details, from the outside', () => {
   it('refuses them without a credential and to another project’s job token; opens them through the merge request note’s link and the commit status', async () => {
-    const projectId = 6000 + Math.floor(Math.random() * 1000);
-    const path = `group/details-${projectId}`;
-    const repo = await gitlab.createProject(path, { id: projectId });
-    await repo.commit('init', { 'README.md': '# app\n' });
-    await repo.push('main');
-    await repo.git('checkout', '-q', '-b', 'feature');
-    const leak = await repo.commit('add deploy config', { 'config/deploy.env': `AWS_ACCESS_KEY_ID=${fakeKey()}\n` });
-    await repo.push('feature', 'feature:refs/merge-requests/1/head');
+    const { projectId, path, repo, leak } = await leakyMergeRequest('details', 6000);
     const id = await sendHook(system, mergeRequestHook(path, projectId, 1, leak, 'open', null), 'Merge Request Hook');
     expect(await waitForStatus(system, id, ['fail', 'success', 'error'], 90_000)).toBe('fail');
     const [note] = await until('the MR note', () => (gitlab.api.notesOn(projectId, 1).length ? gitlab.api.notesOn(projectId, 1) : undefined));
